@@ -1,0 +1,818 @@
+import { createHash } from "node:crypto";
+import { v4 as uuidv4 } from "uuid";
+import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
+import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
+import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
+import { resolveSecrets, sign, verify } from "./signing.js";
+import type { SessionStore } from "./store.js";
+import type { ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
+
+/** Options of {@link createSessionManager}; every binding takes the same ones. */
+export interface SessionOptions<D extends object = SessionData> {
+  /** Where records live: `RedisStore`, `MemcachedStore`, or any {@link SessionStore}. */
+  store: SessionStore;
+  /**
+   * HMAC secret(s) for the cookie. The first signs and must be at least 32 characters; all verify,
+   * so a secret can be rotated by putting the new one first. Cookies signed with an older one are re-signed.
+   */
+  secret: string | readonly string[];
+  /**
+   * Cookie name.
+   * @default "sid"
+   */
+  name?: string;
+  /** Cookie attributes. */
+  cookie?: CookieOptions;
+  /**
+   * Seconds of inactivity after which a session expires. This is the store TTL, extended on activity.
+   * @default 86400
+   */
+  idleTimeout?: number;
+  /**
+   * Seconds from creation after which a session expires whatever its activity. Nothing extends it;
+   * the store TTL never reaches past it.
+   * @default 604800
+   */
+  absoluteTimeout?: number;
+  /**
+   * Seconds between refreshes that cost something: rewriting the record on stores that cannot refresh
+   * the TTL while reading, and re-sending a persistent cookie (`cookie.maxAge`).
+   * @default 60
+   */
+  touchAfter?: number;
+  /**
+   * Largest record written, in bytes (data plus about 90 bytes of metadata). Larger writes throw
+   * {@link SessionTooLargeError} and write nothing.
+   * @default 65536
+   */
+  maxSize?: number;
+  /**
+   * Seconds a store call may take before the request is answered with 503. Fractions allowed.
+   * @default 2
+   */
+  storeTimeout?: number;
+  /**
+   * Seconds sent in `Retry-After` with a 503.
+   * @default 5
+   */
+  retryAfter?: number;
+  /**
+   * What a store failure does: `"fail"` answers 503; `"continue"` serves the request without a
+   * session (no data, nothing written, no cookie sent).
+   * @default "fail"
+   */
+  onStoreError?: "fail" | "continue";
+  /** Makes a new session id. Requires `validateId`. @default uuid v4 */
+  genid?: () => string;
+  /** Says whether a cookie's id has the format `genid` makes; others never reach the store. @default uuid v4 format */
+  validateId?: (id: string) => boolean;
+  /** How data becomes text. @default JSON with prototype-pollution keys dropped */
+  serializer?: Serializer;
+  /** Receives log lines (hashed ids only). @default silent */
+  logger?: SessionLogger;
+  /** @internal type carrier for `D`. */
+  readonly __data?: D;
+}
+
+/** What a binding knows about the request when loading. */
+export interface RequestFacts {
+  /** The request reached the app over HTTPS, as the framework decides (trust proxy). */
+  readonly secure: boolean;
+}
+
+/** What a binding must do after commit. */
+export interface CommitResult {
+  /** Value for one `Set-Cookie` header, or `undefined` for none. */
+  readonly setCookie: string | undefined;
+}
+
+/** Events a manager emits. Ids appear only hashed. */
+export interface SessionEvents {
+  /** A new session was first written. */
+  created: { session: string };
+  /** `regenerate()` replaced `from` by a fresh id (the new id is hashed when it is first written). */
+  regenerated: { from: string };
+  /** A session was destroyed by the app. */
+  destroyed: { session: string };
+  /** A session was found past its absolute deadline when loaded. */
+  expired: { session: string };
+  /** A cookie failed the signature or id check, or named a session the store does not know. */
+  rejected: { reason: "signature" | "unknown" | "corrupt" };
+  /** A store call failed or timed out. */
+  storeError: { operation: string; error: StoreUnavailableError };
+}
+
+export type SessionEventName = keyof SessionEvents;
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const COOKIE_SAFE_ID = /^[!#$%&'()*+\-/0-9:<=>?@A-Z[\]^_`a-z{|}~]{1,200}$/;
+const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "constructor" | "prototype">([
+  "id",
+  "isNew",
+  "regenerate",
+  "destroy",
+  "save",
+  "reload",
+  "touch",
+  "get",
+  "set",
+  "__proto__",
+  "constructor",
+  "prototype",
+]);
+const NO_COOKIE: CommitResult = Object.freeze({ setCookie: undefined });
+const CREATE_ATTEMPTS = 3;
+const MERGE_ATTEMPTS = 10;
+
+/** Per-request state of a session, kept off the data object. */
+interface State {
+  id: string | null;
+  isNew: boolean;
+  /** A record exists under `id` (loaded, or written in this request). */
+  persisted: boolean;
+  meta: RecordMeta;
+  /** `writtenAt` as loaded, for the cookie re-send throttle. */
+  loadedWrittenAt: number;
+  /** Data text as the store holds it: change detection compares against it. */
+  loadedText: string | null;
+  /** The whole record as the store holds it: the expected value of compare-and-set. */
+  loadedRecord: string | null;
+  secure: boolean;
+  /** Send the cookie for `id` (new id written, or re-sign after rotation). */
+  sendCookie: boolean;
+  /** Expire the client's cookie unless a session gets written. */
+  clearCookie: boolean;
+  /** Rewrite to refresh the TTL (stores without refresh-on-read, once per `touchAfter`). */
+  refresh: boolean;
+  /** Write a new session even when its data is empty. */
+  forceSave: boolean;
+  /** The store failed at load under `onStoreError: "continue"`: never write. */
+  disabled: boolean;
+  readonly manager: SessionManager<never>;
+}
+
+/** Hash of an id for logs and events: never the id itself. */
+export function hashId(id: string): string {
+  return createHash("sha256").update(id).digest("hex").slice(0, 16);
+}
+
+function positiveInt(name: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new SessionConfigError(`${name} must be a whole number >= ${min} (seconds or bytes as documented), got ${String(value)}`);
+  }
+  return value;
+}
+
+function withCallback(promise: Promise<void>, callback: SessionCallback | undefined): Promise<void> {
+  if (typeof callback !== "function") return promise;
+  // With a callback the caller may ignore the promise: it must not reject unobserved.
+  return promise.then(
+    () => callback(),
+    (err: unknown) => callback(err),
+  );
+}
+
+function clearData(session: object): void {
+  for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
+}
+
+function noop(): void {}
+
+/**
+ * The framework-agnostic engine. Bindings call {@link SessionManager.load} with the `Cookie` header
+ * and {@link SessionManager.commit} before the response goes out; nothing else is needed to bind a
+ * framework.
+ */
+export class SessionManager<D extends object = SessionData> {
+  readonly store: SessionStore;
+  readonly cookieName: string;
+  readonly idleTimeout: number;
+  readonly absoluteTimeout: number;
+  readonly touchAfter: number;
+  readonly maxSize: number;
+  readonly storeTimeout: number;
+  readonly retryAfter: number;
+  readonly onStoreError: "fail" | "continue";
+
+  readonly #secrets: readonly string[];
+  readonly #cookie: ResolvedCookie;
+  readonly #genid: () => string;
+  readonly #validateId: (id: string) => boolean;
+  readonly #serializer: Serializer;
+  readonly #emptyText: string;
+  readonly #logger: SessionLogger | undefined;
+  readonly #refreshOnGet: boolean;
+  readonly #timeoutMs: number;
+  readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
+
+  constructor(options: SessionOptions<D>) {
+    if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
+    const store = options.store;
+    const methods = ["get", "create", "update", "touch", "destroy"] as const;
+    if (typeof store !== "object" || store === null || methods.some((m) => typeof store[m] !== "function") || typeof store.capabilities !== "object") {
+      throw new SessionConfigError("store must implement SessionStore (get, create, update, touch, destroy, capabilities)");
+    }
+    if (store.capabilities.compareAndSet && typeof store.compareAndSet !== "function") {
+      throw new SessionConfigError(`${store.name} declares compareAndSet but does not implement it`);
+    }
+    this.store = store;
+    this.#secrets = resolveSecrets(options.secret);
+    this.cookieName = options.name ?? "sid";
+    this.#cookie = resolveCookie(this.cookieName, options.cookie);
+    this.idleTimeout = positiveInt("idleTimeout", options.idleTimeout, 86_400);
+    this.absoluteTimeout = positiveInt("absoluteTimeout", options.absoluteTimeout, 604_800);
+    this.touchAfter = positiveInt("touchAfter", options.touchAfter, 60, 0);
+    this.maxSize = positiveInt("maxSize", options.maxSize, 65_536, 256);
+    this.retryAfter = positiveInt("retryAfter", options.retryAfter, 5);
+    const storeTimeout = options.storeTimeout ?? 2;
+    if (typeof storeTimeout !== "number" || !(storeTimeout > 0) || !Number.isFinite(storeTimeout)) {
+      throw new SessionConfigError(`storeTimeout must be a number of seconds > 0, got ${String(storeTimeout)}`);
+    }
+    this.storeTimeout = storeTimeout;
+    this.#timeoutMs = Math.ceil(storeTimeout * 1000);
+    const onStoreError = options.onStoreError ?? "fail";
+    if (onStoreError !== "fail" && onStoreError !== "continue") {
+      throw new SessionConfigError(`onStoreError must be "fail" or "continue", got ${JSON.stringify(onStoreError)}`);
+    }
+    this.onStoreError = onStoreError;
+
+    if (options.genid !== undefined) {
+      if (typeof options.genid !== "function" || typeof options.validateId !== "function") {
+        throw new SessionConfigError("genid needs a matching validateId, so ids from cookies can be checked before they reach the store");
+      }
+      const sample = options.genid();
+      if (typeof sample !== "string" || !COOKIE_SAFE_ID.test(sample) || !options.validateId(sample)) {
+        throw new SessionConfigError(
+          `genid made ${JSON.stringify(sample)}, which ${typeof sample === "string" && COOKIE_SAFE_ID.test(sample) ? "validateId refuses" : "is not 1-200 cookie-safe characters"}`,
+        );
+      }
+    } else if (options.validateId !== undefined && typeof options.validateId !== "function") {
+      throw new SessionConfigError("validateId must be a function");
+    }
+    this.#genid = options.genid ?? uuidv4;
+    this.#validateId = options.validateId ?? ((id) => UUID_V4.test(id));
+    const serializer = options.serializer ?? jsonSerializer;
+    if (typeof serializer?.stringify !== "function" || typeof serializer.parse !== "function") {
+      throw new SessionConfigError("serializer must have stringify(data) and parse(text)");
+    }
+    this.#serializer = serializer;
+    this.#emptyText = serializer.stringify({});
+    if (options.logger !== undefined && typeof options.logger !== "function") throw new SessionConfigError("logger must be a function");
+    this.#logger = options.logger;
+    this.#refreshOnGet = store.capabilities.refreshOnGet === true;
+  }
+
+  /**
+   * Turn the request's `Cookie` header into a session. Touches the store only when the header carries
+   * a validly signed id of the right format. Throws {@link StoreUnavailableError} when the store fails
+   * (unless `onStoreError: "continue"`).
+   */
+  async load(cookieHeader: string | null | undefined, facts: RequestFacts): Promise<Session<D>> {
+    const secure = this.#cookie.secure ?? facts.secure === true;
+    const values = cookieValues(cookieHeader, this.cookieName);
+    if (values.length === 0) return this.#fresh(secure, false, false);
+    let verified = null;
+    for (const value of values) {
+      verified = verify(value, this.#secrets, this.#validateId);
+      if (verified) break;
+    }
+    if (verified === null) {
+      this.#log("debug", "cookie.rejected", "cookie failed the signature or id format check; starting a fresh session");
+      this.#emit("rejected", { reason: "signature" });
+      return this.#fresh(secure, true, false);
+    }
+    const id = verified.id;
+    let raw: string | null;
+    try {
+      raw = await this.#call("get", () => this.store.get(id, this.#refreshOnGet ? this.idleTimeout : undefined));
+    } catch (err) {
+      if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
+      throw err;
+    }
+    if (raw === null) {
+      this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
+      this.#emit("rejected", { reason: "unknown" });
+      return this.#fresh(secure, true, false);
+    }
+    const decoded = decodeRecord(raw);
+    const data = decoded && parseData(this.#serializer, decoded.dataText);
+    if (!decoded || !data) {
+      this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
+      this.#emit("rejected", { reason: "corrupt" });
+      return this.#fresh(secure, true, false);
+    }
+    const now = Date.now();
+    const remainingMs = decoded.meta.expiresAt - now;
+    if (remainingMs <= 0) {
+      this.#log("debug", "session.expired", "session is past its absolute deadline", id);
+      this.#emit("expired", { session: hashId(id) });
+      await this.#call("destroy", () => this.store.destroy(id)).catch((err: unknown) => {
+        this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
+      });
+      return this.#fresh(secure, true, false);
+    }
+    const state: State = {
+      id,
+      isNew: false,
+      persisted: true,
+      meta: decoded.meta,
+      loadedWrittenAt: decoded.meta.writtenAt,
+      loadedText: decoded.dataText,
+      loadedRecord: raw,
+      secure,
+      sendCookie: verified.secretIndex > 0,
+      clearCookie: false,
+      refresh: false,
+      forceSave: false,
+      disabled: false,
+      manager: this as SessionManager<never>,
+    };
+    const session = new SessionImpl(state) as unknown as Session<D>;
+    this.#assignData(session, data, id);
+    if (this.#refreshOnGet) {
+      // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
+      if (remainingMs < this.idleTimeout * 1000) {
+        try {
+          await this.#call("touch", () => this.store.touch(id, Math.ceil(remainingMs / 1000)));
+        } catch (err) {
+          if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
+          throw err;
+        }
+      }
+    } else if (now - decoded.meta.writtenAt >= this.touchAfter * 1000) {
+      state.refresh = true;
+    }
+    return session;
+  }
+
+  /**
+   * Write what the request changed and say which `Set-Cookie` to send. Call it before the response
+   * is sent, so a client that follows a redirect at once finds the data. Writes nothing for an
+   * unchanged or unused session.
+   */
+  async commit(session: Session<D>): Promise<CommitResult> {
+    const state = stateOf(session);
+    if (state.disabled) return NO_COOKIE;
+    let wrote: boolean;
+    try {
+      wrote = await this.#write(session, state, false);
+    } catch (err) {
+      if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return NO_COOKIE;
+      throw err;
+    }
+    return { setCookie: this.#cookieFor(state, wrote) };
+  }
+
+  /** Sign a session id as the cookie carries it. */
+  signId(id: string): string {
+    return sign(id, this.#secrets);
+  }
+
+  /** Subscribe to an event; returns the function that unsubscribes. */
+  on<E extends SessionEventName>(event: E, listener: (payload: SessionEvents[E]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener as (payload: never) => void);
+    return () => set.delete(listener as (payload: never) => void);
+  }
+
+  /** Every id the store holds. Throws {@link UnsupportedOperationError} when the store cannot list. */
+  async *listIds(): AsyncIterable<string> {
+    if (!this.store.capabilities.list || typeof this.store.list !== "function") {
+      throw new UnsupportedOperationError(this.store.name, "list sessions", "listing");
+    }
+    yield* this.store.list();
+  }
+
+  // ---- session methods (called through the session object) ----
+
+  /** @internal */
+  async regenerateSession(session: object): Promise<void> {
+    return this.#regenerateSession(session as Session<D>);
+  }
+
+  async #regenerateSession(session: Session<D>): Promise<void> {
+    const state = this.#usable(stateOf(session));
+    const old = state.id;
+    if (state.persisted && old !== null) await this.#call("destroy", () => this.store.destroy(old));
+    this.#reset(state);
+    state.forceSave = true;
+    state.clearCookie = true;
+    if (old !== null) this.#emit("regenerated", { from: hashId(old) });
+  }
+
+  /** @internal */
+  async destroySession(session: object): Promise<void> {
+    return this.#destroySession(session as Session<D>);
+  }
+
+  async #destroySession(session: Session<D>): Promise<void> {
+    const state = this.#usable(stateOf(session));
+    const old = state.id;
+    if (state.persisted && old !== null) {
+      await this.#call("destroy", () => this.store.destroy(old));
+      this.#emit("destroyed", { session: hashId(old) });
+    }
+    clearData(session);
+    this.#reset(state);
+    state.clearCookie = true;
+  }
+
+  /** @internal */
+  async saveSession(session: object): Promise<void> {
+    return this.#saveSession(session as Session<D>);
+  }
+
+  async #saveSession(session: Session<D>): Promise<void> {
+    await this.#write(session, this.#usable(stateOf(session)), true);
+  }
+
+  /** @internal */
+  async reloadSession(session: object): Promise<void> {
+    return this.#reloadSession(session as Session<D>);
+  }
+
+  async #reloadSession(session: Session<D>): Promise<void> {
+    const state = this.#usable(stateOf(session));
+    if (!state.persisted || state.id === null) return;
+    const id = state.id;
+    const raw = await this.#call("get", () => this.store.get(id));
+    const decoded = raw === null ? null : decodeRecord(raw);
+    const data = decoded && parseData(this.#serializer, decoded.dataText);
+    clearData(session);
+    if (!decoded || !data || decoded.meta.expiresAt <= Date.now()) {
+      this.#gone(state);
+      return;
+    }
+    this.#assignData(session, data, id);
+    state.meta = decoded.meta;
+    state.loadedText = decoded.dataText;
+    state.loadedRecord = raw;
+  }
+
+  /** @internal */
+  async touchSession(session: object): Promise<void> {
+    return this.#touchSession(session as Session<D>);
+  }
+
+  async #touchSession(session: Session<D>): Promise<void> {
+    const state = this.#usable(stateOf(session));
+    if (!state.persisted || state.id === null) return;
+    const id = state.id;
+    const ttl = this.#ttl(state.meta, Date.now());
+    const ok = ttl > 0 && (await this.#call("touch", () => this.store.touch(id, ttl)));
+    if (!ok) {
+      clearData(session);
+      this.#gone(state);
+      return;
+    }
+    state.loadedWrittenAt = -Infinity; // re-send a persistent cookie: its lifetime rolled
+  }
+
+  // ---- internals ----
+
+  #fresh(secure: boolean, clearCookie: boolean, disabled: boolean): Session<D> {
+    const now = Date.now();
+    const state: State = {
+      id: null,
+      isNew: true,
+      persisted: false,
+      meta: { createdAt: now, expiresAt: now + this.absoluteTimeout * 1000, writtenAt: now },
+      loadedWrittenAt: now,
+      loadedText: null,
+      loadedRecord: null,
+      secure,
+      sendCookie: false,
+      clearCookie,
+      refresh: false,
+      forceSave: false,
+      disabled,
+      manager: this as SessionManager<never>,
+    };
+    return new SessionImpl(state) as unknown as Session<D>;
+  }
+
+  /** @internal The id of a session, made on first use: an anonymous request that never asks costs no random bytes. */
+  sessionId(session: object): string {
+    return this.#idOf(stateOf(session));
+  }
+
+  #idOf(state: State): string {
+    return (state.id ??= this.#genid());
+  }
+
+  #reset(state: State): void {
+    const now = Date.now();
+    state.id = null;
+    state.isNew = true;
+    state.persisted = false;
+    state.meta = { createdAt: now, expiresAt: now + this.absoluteTimeout * 1000, writtenAt: now };
+    state.loadedWrittenAt = now;
+    state.loadedText = null;
+    state.loadedRecord = null;
+    state.sendCookie = false;
+    state.refresh = false;
+    state.forceSave = false;
+  }
+
+  /** The record vanished under us (destroyed, regenerated or expired elsewhere): never write it back. */
+  #gone(state: State): void {
+    this.#log("debug", "session.gone", "session no longer exists in the store; the request continues without it", state.id ?? undefined);
+    this.#reset(state);
+    state.clearCookie = true;
+  }
+
+  #usable(state: State): State {
+    if (state.disabled) {
+      throw new StoreUnavailableError(this.store.name, "the store was unavailable when this request loaded its session", { retryAfter: this.retryAfter });
+    }
+    return state;
+  }
+
+  #assignData(session: Session<D>, data: Record<string, unknown>, id: string): void {
+    const target = session as unknown as Record<string, unknown>;
+    for (const key of Object.keys(data)) {
+      if (RESERVED.has(key)) {
+        this.#log("warn", "record.reserved-key", `stored data key ${JSON.stringify(key)} is reserved and was ignored`, id);
+        continue;
+      }
+      target[key] = data[key];
+    }
+  }
+
+  #ttl(meta: RecordMeta, now: number): number {
+    return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
+  }
+
+  #encode(meta: RecordMeta, dataText: string): string {
+    const record = encodeRecord(meta, dataText);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: skip counting when it cannot be over.
+    if (record.length * 3 > this.maxSize) {
+      const size = Buffer.byteLength(record);
+      if (size > this.maxSize) throw new SessionTooLargeError(size, this.maxSize);
+    }
+    return record;
+  }
+
+  /** Write the session if it needs it; returns whether a write happened. */
+  async #write(session: Session<D>, state: State, explicit: boolean): Promise<boolean> {
+    const dataText = this.#serializer.stringify({ ...(session as object) } as Record<string, unknown>);
+    if (!state.persisted) {
+      if (dataText === this.#emptyText && !state.forceSave && !explicit) return false;
+      return this.#create(state, dataText);
+    }
+    if (dataText === state.loadedText && !state.refresh) return false;
+    const now = Date.now();
+    const ttl = this.#ttl(state.meta, now);
+    const id = state.id!;
+    if (ttl <= 0) {
+      // The absolute deadline passed during the request.
+      await this.#call("destroy", () => this.store.destroy(id));
+      clearData(session);
+      this.#gone(state);
+      return false;
+    }
+    const meta: RecordMeta = { ...state.meta, writtenAt: now };
+    const record = this.#encode(meta, dataText);
+    if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
+      return this.#compareAndSet(session, state, dataText, record, meta);
+    }
+    const ok = await this.#call("update", () => this.store.update(id, record, ttl));
+    if (!ok) {
+      clearData(session);
+      this.#gone(state);
+      return false;
+    }
+    this.#written(state, meta, dataText, record);
+    return true;
+  }
+
+  async #create(state: State, dataText: string): Promise<boolean> {
+    const now = Date.now();
+    const meta: RecordMeta = { ...state.meta, writtenAt: now };
+    const ttl = this.#ttl(meta, now);
+    const record = this.#encode(meta, dataText);
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      const id = this.#idOf(state);
+      if (await this.#call("create", () => this.store.create(id, record, ttl))) {
+        this.#written(state, meta, dataText, record);
+        state.sendCookie = true;
+        state.clearCookie = false;
+        state.forceSave = false;
+        this.#emit("created", { session: hashId(id) });
+        return true;
+      }
+      this.#log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
+      state.id = null;
+    }
+    throw new SessionError("ERR_SESSION_ID_COLLISION", `${CREATE_ATTEMPTS} new ids in a row already existed in ${this.store.name}; is genid random?`);
+  }
+
+  /**
+   * Compare-and-set against the record this request loaded. On conflict another request wrote in
+   * between: re-apply the top-level keys this request changed onto the current record and retry.
+   */
+  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta): Promise<boolean> {
+    const id = state.id!;
+    const cas = this.store.compareAndSet!.bind(this.store);
+    let expected = state.loadedRecord!;
+    let changes: Map<string, unknown> | null = null;
+    for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+      const ttl = this.#ttl(meta, Date.now());
+      const result = await this.#call("compareAndSet", () => cas(id, expected, record, ttl));
+      if (result.status === "written") {
+        this.#written(state, meta, dataText, record);
+        return true;
+      }
+      if (result.status === "missing") break;
+      const current = decodeRecord(result.current);
+      const theirs = current && parseData(this.#serializer, current.dataText);
+      if (!current || !theirs) break;
+      changes ??= this.#changes(session, state.loadedText!);
+      const merged: Record<string, unknown> = { ...theirs };
+      for (const [key, value] of changes) {
+        if (value === undefined) delete merged[key];
+        else merged[key] = value;
+      }
+      expected = result.current;
+      dataText = this.#serializer.stringify(merged);
+      meta = { ...current.meta, writtenAt: Date.now() };
+      record = this.#encode(meta, dataText);
+      clearData(session);
+      this.#assignData(session, merged, id);
+      if (dataText === current.dataText) {
+        this.#written(state, current.meta, dataText, result.current);
+        return false;
+      }
+    }
+    clearData(session);
+    this.#gone(state);
+    return false;
+  }
+
+  /** Top-level keys whose value differs from what was loaded; `undefined` marks a deletion. */
+  #changes(session: Session<D>, loadedText: string): Map<string, unknown> {
+    const before = parseData(this.#serializer, loadedText) ?? {};
+    const after = { ...(session as object) } as Record<string, unknown>;
+    const changes = new Map<string, unknown>();
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    for (const key of keys) {
+      const a = key in before ? this.#serializer.stringify({ [key]: before[key] }) : undefined;
+      const b = key in after && after[key] !== undefined ? this.#serializer.stringify({ [key]: after[key] }) : undefined;
+      if (a !== b) changes.set(key, b === undefined ? undefined : after[key]);
+    }
+    return changes;
+  }
+
+  #written(state: State, meta: RecordMeta, dataText: string, record: string): void {
+    state.persisted = true;
+    state.meta = meta;
+    state.loadedText = dataText;
+    state.loadedRecord = record;
+    state.refresh = false;
+  }
+
+  #cookieFor(state: State, wrote: boolean): string | undefined {
+    if (!state.persisted || state.id === null) {
+      return state.clearCookie ? serializeClearCookie(this.#cookie, state.secure) : undefined;
+    }
+    const resend =
+      state.sendCookie ||
+      (this.#cookie.maxAge !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
+    if (!resend) return undefined;
+    state.sendCookie = false;
+    return serializeCookie(this.#cookie, sign(state.id, this.#secrets), state.secure);
+  }
+
+  /** Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}. */
+  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const pending = run();
+      pending.catch(noop); // a late rejection after a timeout must not go unhandled
+      return await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter })),
+            this.#timeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      const error =
+        err instanceof StoreUnavailableError
+          ? err
+          : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
+              cause: err,
+              retryAfter: this.retryAfter,
+            });
+      this.#log("error", "store.error", error.message, undefined, error);
+      this.#emit("storeError", { operation, error });
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #log(level: SessionLogEntry["level"], event: string, message: string, id?: string, error?: unknown): void {
+    if (this.#logger === undefined) return;
+    const entry: { -readonly [K in keyof SessionLogEntry]: SessionLogEntry[K] } = { level, event, message };
+    if (id !== undefined) entry.session = hashId(id);
+    if (error !== undefined) entry.error = error;
+    try {
+      this.#logger(entry);
+    } catch {
+      // a broken logger must not break requests
+    }
+  }
+
+  #emit<E extends SessionEventName>(event: E, payload: SessionEvents[E]): void {
+    const set = this.#listeners.get(event);
+    if (set === undefined) return;
+    for (const listener of set) {
+      try {
+        (listener as (p: SessionEvents[E]) => void)(payload);
+      } catch (err) {
+        this.#log("error", "listener.error", `a ${event} listener threw`, undefined, err);
+      }
+    }
+  }
+}
+
+const STATES = new WeakMap<object, State>();
+
+function stateOf(session: object): State {
+  const state = STATES.get(session);
+  if (state === undefined) throw new TypeError("[shared-session] not a session of this library");
+  return state;
+}
+
+/**
+ * The session class: methods and `id`/`isNew` live on a prototype with no `Object.prototype` behind
+ * it and cannot be overwritten (assignment throws in strict code), so data can never shadow them;
+ * the data are the instance's own enumerable properties.
+ */
+const SessionImpl = makeSessionClass();
+
+function makeSessionClass(): new (state: State) => object {
+  type D = Record<string, unknown>;
+  const proto = Object.create(null) as Record<string, unknown>;
+  function SessionImpl(this: object, state: State) {
+    STATES.set(this, state);
+  }
+  const m = (self: object) => stateOf(self).manager as unknown as SessionManager<D>;
+  const methods: Record<string, PropertyDescriptor> = {
+    id: {
+      get(this: object) {
+        return m(this).sessionId(this);
+      },
+    },
+    isNew: {
+      get(this: object) {
+        return stateOf(this).isNew;
+      },
+    },
+    regenerate: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).regenerateSession(this), cb); } },
+    destroy: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).destroySession(this), cb); } },
+    save: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).saveSession(this), cb); } },
+    reload: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).reloadSession(this), cb); } },
+    touch: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).touchSession(this), cb); } },
+    get: {
+      value: function (this: Record<string, unknown>, key: string) {
+        return RESERVED.has(key) ? undefined : Object.hasOwn(this, key) ? this[key] : undefined;
+      },
+    },
+    set: {
+      value: function (this: Record<string, unknown>, key: string, value: unknown) {
+        if (RESERVED.has(key)) throw new TypeError(`[shared-session] ${JSON.stringify(key)} is reserved and cannot be session data`);
+        if (value === undefined) delete this[key];
+        else this[key] = value;
+      },
+    },
+  };
+  for (const descriptor of Object.values(methods)) {
+    descriptor.enumerable = false;
+    descriptor.configurable = false;
+    if ("value" in descriptor) descriptor.writable = false;
+  }
+  Object.defineProperties(proto, methods);
+  SessionImpl.prototype = proto;
+  return SessionImpl as unknown as new (state: State) => object;
+}
+
+/**
+ * Create the framework-agnostic session engine. Options are checked here, once: a configuration
+ * error throws now, never at the first request.
+ *
+ * @example
+ * const sessions = createSessionManager({ store, secret: process.env.SESSION_SECRET! });
+ * const session = await sessions.load(req.headers.cookie, { secure: false });
+ * session.userId = 42;
+ * const { setCookie } = await sessions.commit(session);
+ * if (setCookie) res.setHeader("Set-Cookie", setCookie);
+ */
+export function createSessionManager<D extends object = SessionData>(options: SessionOptions<D>): SessionManager<D> {
+  return new SessionManager<D>(options);
+}

@@ -1,0 +1,61 @@
+/**
+ * The shape of your session data. Augment it by declaration merging:
+ *
+ * @example
+ * declare module "shared-session" {
+ *   interface SessionData { userId: number; cart: string[] }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionData {}
+
+/** Names that belong to the session API; data can never use them. */
+export type ReservedKey = "id" | "isNew" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
+
+/** Node-style callback accepted by every async session method, for express-session style handlers. */
+export type SessionCallback = (err?: unknown) => void;
+
+/** Keys of `D` usable as session data. */
+export type DataKey<D> = Exclude<keyof D & string, ReservedKey>;
+
+/** The methods every session has, whatever its data. */
+export interface SessionApi<D extends object = SessionData> {
+  /** The session id. Changes on `regenerate()` and `destroy()`. */
+  readonly id: string;
+  /** `true` until the session was loaded from the store (a session created in this request stays new). */
+  readonly isNew: boolean;
+  /** Destroy the stored record now and move the data to a fresh id (call it at login: fixation defence). */
+  regenerate(callback?: SessionCallback): Promise<void>;
+  /** Delete the record now, empty the data, and expire the cookie at the end of the request. */
+  destroy(callback?: SessionCallback): Promise<void>;
+  /** Write now instead of at the end of the request (a new session is stored even when empty). */
+  save(callback?: SessionCallback): Promise<void>;
+  /** Replace the data with what the store holds now. */
+  reload(callback?: SessionCallback): Promise<void>;
+  /** Reset the idle timeout now. */
+  touch(callback?: SessionCallback): Promise<void>;
+  /** Read a data key. */
+  get<K extends DataKey<D>>(key: K): D[K] | undefined;
+  /** Set a data key; `undefined` removes it. */
+  set<K extends DataKey<D>>(key: K, value: D[K] | undefined): void;
+}
+
+/**
+ * A session: the API plus the data as optional properties (`session.userId = 1`).
+ * `D` defaults to the augmented {@link SessionData}; pass your own type as the escape hatch.
+ */
+export type Session<D extends object = SessionData> = SessionApi<D> & { [K in DataKey<D>]?: D[K] };
+
+/** One line of the library's log. Session ids never appear: `session` is a short hash. */
+export interface SessionLogEntry {
+  readonly level: "debug" | "info" | "warn" | "error";
+  /** Stable event name, such as `cookie.rejected` or `record.corrupt`. */
+  readonly event: string;
+  readonly message: string;
+  /** Short SHA-256 hash of the session id concerned. */
+  readonly session?: string;
+  readonly error?: unknown;
+}
+
+/** Receives log lines. Silent when not given. */
+export type SessionLogger = (entry: SessionLogEntry) => void;

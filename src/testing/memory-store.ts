@@ -1,0 +1,105 @@
+import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../core/store.js";
+
+export interface MemoryStoreOptions {
+  /**
+   * Skip the one-time warning that this store is not for production.
+   * @default false
+   */
+  quiet?: boolean;
+}
+
+interface Item {
+  value: string;
+  /** Unix ms. */
+  expiresAt: number;
+}
+
+let warned = false;
+
+/**
+ * A store in this process's memory, **for tests only**: it is exactly the per-process state this
+ * library exists to avoid (every process sees different sessions, a restart loses them all).
+ * Honours TTLs by `Date.now()`, so it works under fake timers. Warns once per process.
+ */
+export class MemoryStore implements SessionStore {
+  readonly name = "MemoryStore";
+  readonly capabilities: StoreCapabilities = { refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: false };
+  readonly #items = new Map<string, Item>();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    if (!warned && !options.quiet) {
+      warned = true;
+      process.emitWarning("MemoryStore keeps sessions in one process's memory; it is for tests only, never production.", {
+        code: "SHARED_SESSION_MEMORY_STORE",
+      });
+    }
+  }
+
+  #live(id: string): Item | undefined {
+    const item = this.#items.get(id);
+    if (item !== undefined && item.expiresAt <= Date.now()) {
+      this.#items.delete(id);
+      return undefined;
+    }
+    return item;
+  }
+
+  async get(id: string, ttl?: number): Promise<string | null> {
+    const item = this.#live(id);
+    if (item === undefined) return null;
+    if (ttl !== undefined) item.expiresAt = Date.now() + ttl * 1000;
+    return item.value;
+  }
+
+  async create(id: string, record: string, ttl: number): Promise<boolean> {
+    if (this.#live(id) !== undefined) return false;
+    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
+    return true;
+  }
+
+  async update(id: string, record: string, ttl: number): Promise<boolean> {
+    if (this.#live(id) === undefined) return false;
+    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
+    return true;
+  }
+
+  async touch(id: string, ttl: number): Promise<boolean> {
+    const item = this.#live(id);
+    if (item === undefined) return false;
+    item.expiresAt = Date.now() + ttl * 1000;
+    return true;
+  }
+
+  async destroy(id: string): Promise<void> {
+    this.#items.delete(id);
+  }
+
+  async compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+    const item = this.#live(id);
+    if (item === undefined) return { status: "missing" };
+    if (item.value !== expected) return { status: "conflict", current: item.value };
+    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
+    return { status: "written" };
+  }
+
+  async *list(): AsyncIterable<string> {
+    for (const id of [...this.#items.keys()]) if (this.#live(id) !== undefined) yield id;
+  }
+
+  /** Seconds left before `id` expires, rounded up, or `null` when absent. For tests. */
+  ttlOf(id: string): number | null {
+    const item = this.#live(id);
+    return item === undefined ? null : Math.ceil((item.expiresAt - Date.now()) / 1000);
+  }
+
+  /** Number of live records. For tests. */
+  get size(): number {
+    let n = 0;
+    for (const id of [...this.#items.keys()]) if (this.#live(id) !== undefined) n++;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#items.clear();
+  }
+}
