@@ -14,7 +14,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.cjs", "**/*.js", "**/*.mjs"],
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", __dirname: "readonly" } },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
 );

@@ -1,6 +1,6 @@
-import { defineConfig } from "tsup";
+import { defineConfig, type Options } from "tsup";
 
-export default defineConfig({
+const shared: Options = {
   entry: {
     index: "src/index.ts",
     redis: "adapters/redis.ts",
@@ -10,13 +10,24 @@ export default defineConfig({
     fastify: "src/frameworks/fastify.ts",
     testing: "src/testing/index.ts",
   },
-  format: ["esm", "cjs"],
   // One shared chunk for the core in each format, so every entry sees the same error classes.
   splitting: true,
-  dts: true,
-  clean: true,
   sourcemap: true,
   target: "node20",
   platform: "node",
   treeshake: true,
-});
+};
+
+export default defineConfig([
+  { ...shared, format: ["esm"], dts: true, clean: true },
+  {
+    ...shared,
+    format: ["cjs"],
+    dts: true,
+    // vitest refuses require(): the CommonJS testing entry gets a stand-in that explains instead.
+    noExternal: ["vitest"],
+    esbuildOptions(options) {
+      options.alias = { vitest: "./src/testing/vitest-cjs.ts" };
+    },
+  },
+]);

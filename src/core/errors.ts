@@ -29,11 +29,17 @@ export class StoreUnavailableError extends SessionError {
   readonly retryAfter: number;
   /** Name of the store that failed, such as `RedisStore`. */
   readonly store: string;
+  /**
+   * Response headers for the 503, by the http-errors convention that Koa's `ctx.onerror`, Express's
+   * final handler and Fastify's default error handler apply: `{ "Retry-After": "<retryAfter>" }`.
+   */
+  readonly headers: Readonly<Record<"Retry-After", string>>;
 
   constructor(store: string, message: string, options: { cause?: unknown; retryAfter: number }) {
     super("ERR_SESSION_STORE_UNAVAILABLE", `${store}: ${message}`, { cause: options.cause });
     this.store = store;
     this.retryAfter = options.retryAfter;
+    this.headers = Object.freeze({ "Retry-After": String(options.retryAfter) });
   }
 }
 

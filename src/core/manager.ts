@@ -5,7 +5,7 @@ import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailabl
 import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign, verify } from "./signing.js";
 import type { SessionStore } from "./store.js";
-import type { ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
+import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
 
 /** Options of {@link createSessionManager}; every binding takes the same ones. */
 export interface SessionOptions<D extends object = SessionData> {

@@ -1,0 +1,19 @@
+// CommonJS consumers: every entry can be required and shares one core (instanceof works across entries).
+const assert = require("node:assert/strict");
+const core = require("shared-session");
+const testing = require("shared-session/testing");
+for (const entry of ["redis", "memcached", "express", "koa", "fastify"]) require(`shared-session/${entry}`);
+assert.equal(typeof core.createSessionManager, "function");
+const store = new testing.MemoryStore({ quiet: true });
+const manager = core.createSessionManager({ store, secret: "x".repeat(32) });
+(async () => {
+  const session = await manager.load(undefined, { secure: false });
+  session.userId = 1;
+  const { setCookie } = await manager.commit(session);
+  assert.match(setCookie, /^sid=/);
+  assert.throws(() => core.createSessionManager({ store, secret: "short" }), core.SessionConfigError);
+  console.log("cjs ok");
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,68 @@
+import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../../src/index.js";
+import { MemoryStore } from "../../src/testing/index.js";
+
+export const SECRET = "a-test-secret-that-is-at-least-32-chars";
+export const OLD_SECRET = "an-older-secret-that-is-also-32-chars!!";
+
+export type Call = { op: string; id: string };
+
+/** A MemoryStore that records every call made to it, so tests can count store round trips. */
+export class CountingStore implements SessionStore {
+  readonly name = "CountingStore";
+  readonly capabilities: StoreCapabilities;
+  readonly inner = new MemoryStore({ quiet: true });
+  readonly calls: Call[] = [];
+  compareAndSet?: (id: string, expected: string, record: string, ttl: number) => Promise<CompareAndSetResult>;
+
+  constructor(capabilities: Partial<StoreCapabilities> = {}) {
+    this.capabilities = { ...this.inner.capabilities, list: true, ...capabilities };
+    if (this.capabilities.compareAndSet) {
+      this.compareAndSet = (id, expected, record, ttl) => {
+        this.calls.push({ op: "compareAndSet", id });
+        return this.inner.compareAndSet(id, expected, record, ttl);
+      };
+    }
+  }
+
+  count(op?: string): number {
+    return op === undefined ? this.calls.length : this.calls.filter((c) => c.op === op).length;
+  }
+
+  writes(): number {
+    return this.calls.filter((c) => c.op === "create" || c.op === "update" || c.op === "compareAndSet").length;
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+  }
+
+  get(id: string, ttl?: number) {
+    this.calls.push({ op: "get", id });
+    return this.inner.get(id, this.capabilities.refreshOnGet ? ttl : undefined);
+  }
+  create(id: string, record: string, ttl: number) {
+    this.calls.push({ op: "create", id });
+    return this.inner.create(id, record, ttl);
+  }
+  update(id: string, record: string, ttl: number) {
+    this.calls.push({ op: "update", id });
+    return this.inner.update(id, record, ttl);
+  }
+  touch(id: string, ttl: number) {
+    this.calls.push({ op: "touch", id });
+    return this.inner.touch(id, ttl);
+  }
+  destroy(id: string) {
+    this.calls.push({ op: "destroy", id });
+    return this.inner.destroy(id);
+  }
+  list() {
+    return this.inner.list();
+  }
+}
+
+/** The `name=value` part of a Set-Cookie header, ready to send back as a Cookie header. */
+export function cookiePair(setCookie: string | undefined): string {
+  if (!setCookie) throw new Error("expected a Set-Cookie value");
+  return setCookie.split(";")[0]!;
+}
