@@ -122,7 +122,8 @@ const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "const
 ]);
 const NO_COOKIE: CommitResult = Object.freeze({ setCookie: undefined });
 const CREATE_ATTEMPTS = 3;
-const MERGE_ATTEMPTS = 10;
+/** Conflicts one write may meet before giving up: each is another request's write landing first. */
+const MERGE_ATTEMPTS = 100;
 
 /** Per-request state of a session, kept off the data object. */
 interface State {
@@ -618,7 +619,8 @@ export class SessionManager<D extends object = SessionData> {
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     let changes: Map<string, unknown> | null = null;
-    for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+    let attempt = 0;
+    for (; attempt < MERGE_ATTEMPTS; attempt++) {
       const ttl = this.#ttl(meta, Date.now());
       const result = await this.#call("compareAndSet", () => cas(id, expected, record, ttl));
       if (result.status === "written") {
@@ -645,6 +647,12 @@ export class SessionManager<D extends object = SessionData> {
         this.#written(state, current.meta, dataText, result.current);
         return false;
       }
+    }
+    if (attempt === MERGE_ATTEMPTS) {
+      // Contention this heavy is not a missing session: fail retryably rather than drop the changes.
+      throw new StoreUnavailableError(this.store.name, `gave up after ${MERGE_ATTEMPTS} conflicting concurrent writes to one session`, {
+        retryAfter: this.retryAfter,
+      });
     }
     clearData(session);
     this.#gone(state);
