@@ -1,1 +1,435 @@
-export {};
+import memjs from "memjs";
+import { SessionConfigError } from "../src/index.js";
+import type { SessionStore, StoreCapabilities } from "../src/index.js";
+
+/**
+ * The longest TTL memcached reads as "seconds from now" (30 days). A larger expiration is read as
+ * an absolute Unix time, so the store sends longer TTLs as `now + ttl`.
+ */
+export const MEMCACHED_MAX_RELATIVE_TTL = 2_592_000;
+
+/** Longest key memcached accepts, in bytes. */
+export const MEMCACHED_MAX_KEY_BYTES = 250;
+
+// Binary protocol opcodes (memcached protocol_binary.h).
+const OP_GET = 0x00;
+const OP_ADD = 0x02;
+const OP_REPLACE = 0x03;
+const OP_DELETE = 0x04;
+const OP_TOUCH = 0x1c;
+const OP_GAT = 0x1d;
+
+// Binary protocol response statuses.
+const STATUS_OK = 0x00;
+const STATUS_NOT_FOUND = 0x01;
+const STATUS_EXISTS = 0x02;
+const STATUS_TOO_LARGE = 0x03;
+const STATUS_UNKNOWN_COMMAND = 0x81;
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  0x01: "key not found",
+  0x02: "key exists",
+  0x03: "value too large",
+  0x04: "invalid arguments",
+  0x05: "item not stored",
+  0x06: "incr/decr on a non-numeric value",
+  0x07: "the vbucket belongs to another server",
+  0x08: "authentication error",
+  0x09: "authentication continue",
+  0x20: "authentication required or failed",
+  0x81: "unknown command",
+  0x82: "out of memory",
+  0x83: "not supported",
+  0x84: "internal error",
+  0x85: "busy",
+  0x86: "temporary failure",
+};
+
+/** Control characters and space: memcached keys cannot hold them. */
+// eslint-disable-next-line no-control-regex -- these are exactly the bytes memcached refuses in keys
+const BAD_KEY_CHAR = /[\u0000-\u0020\u007f]/;
+const NO_EXTRAS = Buffer.alloc(0);
+
+/** One binary-protocol response as memjs parses it. */
+export interface MemjsResponse {
+  readonly header: { readonly status: number; readonly opcode: number };
+  readonly val: Buffer;
+}
+
+/**
+ * The part of a `memjs` `Client` the store uses: `perform` sends one binary-protocol request to the
+ * server that owns the key. A `memjs.Client` (one server or many) satisfies it.
+ */
+export interface MemjsClientLike {
+  readonly seq: number;
+  incrSeq(): void;
+  perform(key: string, request: Buffer, seq: number, callback?: (err: Error | null, response?: MemjsResponse) => void, retries?: number): void;
+  /** The server a key maps to (used in error messages only). */
+  server(key: string): { readonly host: string; readonly port: number } | null | undefined;
+}
+
+/** Options of {@link MemcachedStore}. */
+export interface MemcachedStoreOptions {
+  /**
+   * A `memjs` client for one server or many, such as one from {@link createMemcachedClient}.
+   * The store never closes it: the client belongs to the caller.
+   */
+  client: MemjsClientLike;
+  /**
+   * Prefix of every key (`prefix + sessionId`). Prefix and id together must fit memcached's
+   * 250-byte key limit and hold no space or control character; the prefix is checked here, each key
+   * before it is sent.
+   * @default "sess:"
+   */
+  prefix?: string;
+  /**
+   * Seconds any one store call may take, retries included, before it rejects with a
+   * `MemcachedStoreError` (code `ERR_MEMCACHED_TIMEOUT`). memjs's own timeout is not enough: it is
+   * an idle timer on the socket, which steady traffic to a hung server keeps pushing back. Keep it
+   * below the session manager's `storeTimeout`, so the error that reaches the app names the cause.
+   * Fractions allowed.
+   * @default 1
+   */
+  timeout?: number;
+  /**
+   * Read with memcached's get-and-touch (binary opcode `0x1d`): a read resets the TTL in the same
+   * round trip (`capabilities.refreshOnGet: true`). With `false` the store uses a plain get, and the
+   * session manager rewrites a session once per `touchAfter` to keep it alive. Needs memcached
+   * 1.4.8 or newer (the same servers that support `touch`).
+   * @default true
+   */
+  getAndTouch?: boolean;
+}
+
+/** Stable codes of {@link MemcachedStoreError}. */
+export type MemcachedStoreErrorCode =
+  /** The server did not answer within `timeout`. */
+  | "ERR_MEMCACHED_TIMEOUT"
+  /** The client could not reach the server (refused, reset, memjs's own timeout). */
+  | "ERR_MEMCACHED_CONNECTION"
+  /** The server answered with an error status. */
+  | "ERR_MEMCACHED_STATUS"
+  /** Prefix + id is not a valid memcached key. */
+  | "ERR_MEMCACHED_KEY"
+  /** A TTL that cannot be sent (not a whole number of seconds >= 1). */
+  | "ERR_MEMCACHED_TTL";
+
+/** Failure of a {@link MemcachedStore} call. The session manager wraps it in a `StoreUnavailableError` (`cause`). */
+export class MemcachedStoreError extends Error {
+  readonly code: MemcachedStoreErrorCode;
+  /** `host:port` of the server the key maps to, when known. */
+  readonly server: string | undefined;
+  /** Binary-protocol status the server answered, for `ERR_MEMCACHED_STATUS`. */
+  readonly status: number | undefined;
+
+  constructor(code: MemcachedStoreErrorCode, message: string, options: { server?: string; status?: number; cause?: unknown } = {}) {
+    super(`MemcachedStore: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "MemcachedStoreError";
+    this.code = code;
+    this.server = options.server;
+    this.status = options.status;
+  }
+}
+
+function positiveSeconds(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new SessionConfigError(`MemcachedStore: ${name} must be a number of seconds > 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Expiration field for a TTL: memcached reads values up to 30 days as relative seconds and larger
+ * ones as absolute Unix time, so a 40-day TTL sent as-is would be a date in 1970, already expired.
+ */
+export function memcachedExpiration(ttl: number, nowMs: number = Date.now()): number {
+  if (!Number.isInteger(ttl) || ttl < 1) {
+    throw new MemcachedStoreError("ERR_MEMCACHED_TTL", `TTL must be a whole number of seconds >= 1, got ${String(ttl)} (0 would mean "never expires")`);
+  }
+  if (ttl <= MEMCACHED_MAX_RELATIVE_TTL) return ttl;
+  const absolute = Math.floor(nowMs / 1000) + ttl;
+  if (absolute > 0xffff_ffff) throw new MemcachedStoreError("ERR_MEMCACHED_TTL", `TTL of ${ttl}s reaches past what memcached can express (year 2106)`);
+  return absolute;
+}
+
+function expirationExtras(ttl: number, withFlags: boolean): Buffer {
+  const extras = Buffer.alloc(withFlags ? 8 : 4); // flags (always 0), then expiration
+  extras.writeUInt32BE(memcachedExpiration(ttl), withFlags ? 4 : 0);
+  return extras;
+}
+
+/**
+ * A {@link SessionStore} on memcached through a `memjs` client, for one server or many (keys are
+ * spread by the client's hashing).
+ *
+ * - create = `add` (an existing id is refused), update = `replace` (a destroyed or expired session
+ *   is never written back), touch = `touch`, destroy = `delete`;
+ * - reads use get-and-touch (one round trip that also resets the TTL) unless `getAndTouch: false`;
+ * - TTLs above 30 days are sent as absolute Unix time, as memcached requires;
+ * - every call rejects within `timeout` seconds, with a {@link MemcachedStoreError};
+ * - no listing, owner index or compare-and-set: memcached cannot enumerate keys and memjs exposes
+ *   no CAS, so these capabilities are declared `false` and the session manager refuses what needs them.
+ *
+ * Memcached is a cache: it evicts items when memory runs out, sessions included. Size it so that
+ * sessions are not evicted (watch the `evictions` stat), or use Redis.
+ *
+ * @example
+ * import { MemcachedStore, createMemcachedClient } from "shared-session/memcached";
+ * const client = createMemcachedClient(["10.0.0.1:11211", "10.0.0.2:11211"]);
+ * const store = new MemcachedStore({ client });
+ */
+export class MemcachedStore implements SessionStore {
+  readonly name = "MemcachedStore";
+  readonly capabilities: StoreCapabilities;
+  /** Prefix of every key. */
+  readonly prefix: string;
+  /** Seconds a call may take before it rejects. */
+  readonly timeout: number;
+  readonly #client: MemjsClientLike;
+  readonly #timeoutMs: number;
+  readonly #prefixBytes: number;
+
+  constructor(options: MemcachedStoreOptions) {
+    if (typeof options !== "object" || options === null) throw new SessionConfigError("MemcachedStore: options are required: { client }");
+    const client = options.client;
+    if (typeof client !== "object" || client === null || typeof client.perform !== "function" || typeof client.incrSeq !== "function") {
+      throw new SessionConfigError("MemcachedStore: client must be a memjs Client (memjs.Client.create(...) or createMemcachedClient(...))");
+    }
+    const prefix = options.prefix ?? "sess:";
+    if (typeof prefix !== "string" || BAD_KEY_CHAR.test(prefix)) {
+      throw new SessionConfigError(`MemcachedStore: prefix must be a string without spaces or control characters, got ${JSON.stringify(prefix)}`);
+    }
+    this.#prefixBytes = Buffer.byteLength(prefix);
+    if (this.#prefixBytes >= MEMCACHED_MAX_KEY_BYTES) {
+      throw new SessionConfigError(`MemcachedStore: prefix is ${this.#prefixBytes} bytes; memcached keys (prefix + id) hold at most ${MEMCACHED_MAX_KEY_BYTES}`);
+    }
+    const getAndTouch = options.getAndTouch ?? true;
+    if (typeof getAndTouch !== "boolean") throw new SessionConfigError(`MemcachedStore: getAndTouch must be a boolean, got ${String(getAndTouch)}`);
+    this.#client = client;
+    this.prefix = prefix;
+    this.timeout = positiveSeconds("timeout", options.timeout, 1);
+    this.#timeoutMs = Math.ceil(this.timeout * 1000);
+    this.capabilities = Object.freeze({ refreshOnGet: getAndTouch, list: false, compareAndSet: false, ownerIndex: false });
+  }
+
+  /**
+   * The record under `id`, or `null`. With `ttl` and `getAndTouch` on, the TTL is reset in the same
+   * round trip (get-and-touch); the session manager passes `ttl` only when `capabilities.refreshOnGet`.
+   */
+  async get(id: string, ttl?: number): Promise<string | null> {
+    const key = this.#key(id);
+    const touch = ttl !== undefined && this.capabilities.refreshOnGet;
+    const response = touch ? await this.#send("get-and-touch", OP_GAT, key, expirationExtras(ttl, false)) : await this.#send("get", OP_GET, key, NO_EXTRAS);
+    const status = response.header.status;
+    if (status === STATUS_OK) return response.val.toString("utf8");
+    if (status === STATUS_NOT_FOUND) return null;
+    throw this.#statusError(touch ? "get-and-touch" : "get", key, status);
+  }
+
+  /** `add`: stores `record` only if `id` is absent; `false` when it exists. */
+  async create(id: string, record: string, ttl: number): Promise<boolean> {
+    const key = this.#key(id);
+    const status = (await this.#send("add", OP_ADD, key, expirationExtras(ttl, true), record)).header.status;
+    if (status === STATUS_OK) return true;
+    if (status === STATUS_EXISTS) return false;
+    throw this.#statusError("add", key, status, record);
+  }
+
+  /** `replace`: stores `record` only if `id` exists; `false` (nothing written) when it does not. */
+  async update(id: string, record: string, ttl: number): Promise<boolean> {
+    const key = this.#key(id);
+    const status = (await this.#send("replace", OP_REPLACE, key, expirationExtras(ttl, true), record)).header.status;
+    if (status === STATUS_OK) return true;
+    if (status === STATUS_NOT_FOUND) return false;
+    throw this.#statusError("replace", key, status, record);
+  }
+
+  /** `touch`: resets the TTL of `id`; `false` when it does not exist. */
+  async touch(id: string, ttl: number): Promise<boolean> {
+    const key = this.#key(id);
+    const status = (await this.#send("touch", OP_TOUCH, key, expirationExtras(ttl, false))).header.status;
+    if (status === STATUS_OK) return true;
+    if (status === STATUS_NOT_FOUND) return false;
+    throw this.#statusError("touch", key, status);
+  }
+
+  /** `delete`: removes `id`; an absent id is fine. */
+  async destroy(id: string): Promise<void> {
+    const key = this.#key(id);
+    const status = (await this.#send("delete", OP_DELETE, key, NO_EXTRAS)).header.status;
+    if (status !== STATUS_OK && status !== STATUS_NOT_FOUND) throw this.#statusError("delete", key, status);
+  }
+
+  #key(id: string): string {
+    if (typeof id !== "string" || id.length === 0) throw new MemcachedStoreError("ERR_MEMCACHED_KEY", "session id must be a non-empty string");
+    const key = this.prefix + id;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: skip counting when it cannot be over.
+    if (key.length * 3 > MEMCACHED_MAX_KEY_BYTES) {
+      const bytes = Buffer.byteLength(key);
+      if (bytes > MEMCACHED_MAX_KEY_BYTES) {
+        throw new MemcachedStoreError(
+          "ERR_MEMCACHED_KEY",
+          `key of ${bytes} bytes (prefix ${this.#prefixBytes} + id ${bytes - this.#prefixBytes}) exceeds memcached's limit of ${MEMCACHED_MAX_KEY_BYTES} bytes; use a shorter prefix or shorter ids`,
+        );
+      }
+    }
+    if (BAD_KEY_CHAR.test(id)) throw new MemcachedStoreError("ERR_MEMCACHED_KEY", "session id holds a space or control character, which memcached keys cannot hold");
+    return key;
+  }
+
+  #serverOf(key: string): string | undefined {
+    try {
+      const server = this.#client.server(key);
+      return server ? `${server.host}:${server.port}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #statusError(operation: string, key: string, status: number, record?: string): MemcachedStoreError {
+    const text = STATUS_TEXT[status] ?? `status 0x${status.toString(16)}`;
+    let hint = "";
+    if (status === STATUS_TOO_LARGE && record !== undefined) {
+      hint = ` (record of ${Buffer.byteLength(record)} bytes is over the server's item size limit, memcached -I, 1 MB by default)`;
+    } else if (status === STATUS_UNKNOWN_COMMAND && operation === "get-and-touch") {
+      hint = " (the server has no get-and-touch: use memcached >= 1.4.8, or getAndTouch: false)";
+    }
+    const server = this.#serverOf(key);
+    return new MemcachedStoreError("ERR_MEMCACHED_STATUS", `${operation} failed on ${server ?? "the server"}: ${text}${hint}`, { server, status });
+  }
+
+  /** Send one request to the key's server; rejects within `timeout`, whatever memjs does. */
+  #send(operation: string, opcode: number, key: string, extras: Buffer, value = ""): Promise<MemjsResponse> {
+    return new Promise<MemjsResponse>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        const server = this.#serverOf(key);
+        reject(new MemcachedStoreError("ERR_MEMCACHED_TIMEOUT", `${operation} got no answer from ${server ?? "the server"} within ${this.timeout}s`, { server }));
+      }, this.#timeoutMs);
+      const done = (err: unknown, response: MemjsResponse | undefined) => {
+        if (settled) return; // an answer after the timeout is dropped
+        settled = true;
+        clearTimeout(timer);
+        if (err === null && response !== undefined) {
+          resolve(response);
+          return;
+        }
+        const server = this.#serverOf(key);
+        const reason = err instanceof Error ? err.message : err === null ? "no response" : String(err);
+        reject(new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", `${operation} failed on ${server ?? "the server"}: ${reason}`, { server, cause: err ?? undefined }));
+      };
+      try {
+        const client = this.#client;
+        client.incrSeq();
+        const seq = client.seq;
+        // perform() routes by key, applies the client's retries/failover settings and matches the answer by seq.
+        client.perform(key, memjs.Utils.makeRequestBuffer(opcode, key, extras, value, seq), seq, (err, response) => done(err, response));
+      } catch (err) {
+        done(err ?? new Error("memjs threw"), undefined);
+      }
+    });
+  }
+}
+
+/** Options of {@link createMemcachedClient}. Durations in seconds. */
+export interface MemcachedClientOptions {
+  /**
+   * Seconds one attempt waits for an answer before memjs drops the connection and fails (or retries) it.
+   * @default 0.4
+   */
+  timeout?: number;
+  /**
+   * Seconds to open a connection.
+   * @default same as `timeout`
+   */
+  connectTimeout?: number;
+  /**
+   * Retries after a failed attempt (memjs's own `retries` option counts attempts; this helper
+   * passes `retries + 1`). With the defaults a dead server fails a call in about 0.85 s, inside the
+   * store's 1 s `timeout`.
+   * @default 1
+   */
+  retries?: number;
+  /**
+   * Seconds between a failed attempt and its retry.
+   * @default 0.05
+   */
+  retryDelay?: number;
+  /**
+   * Move a failed server's keys to the next server for `failoverTime` seconds. Off by default and
+   * best left off for sessions: a session written to a stand-in server stays there after the real
+   * one is back; a logout deletes it only on the real server, and the next failover serves the stale,
+   * logged-out copy again. Each process also decides failover on its own, so two processes can read
+   * the same session from different servers.
+   * @default false
+   */
+  failover?: boolean;
+  /**
+   * Seconds a failed server is skipped when `failover` is on.
+   * @default 60
+   */
+  failoverTime?: number;
+  /**
+   * TCP keep-alive on the connections, so a silently vanished server is noticed on idle connections.
+   * @default true
+   */
+  keepAlive?: boolean;
+  /**
+   * Seconds of idleness before the first keep-alive probe.
+   * @default 30
+   */
+  keepAliveDelay?: number;
+  /** SASL user name for every server (or put `user:pass@` in a server address). */
+  username?: string;
+  /** SASL password for every server. */
+  password?: string;
+  /**
+   * Where memjs writes its own failure lines. Failures also reach you as rejected calls (and through
+   * the session manager's `logger`).
+   * @default silent
+   */
+  logger?: { log(...args: unknown[]): void };
+}
+
+const SERVER_ADDRESS = /^(?:[^\s,@]+@)?[^\s,@:]+(?::\d{1,5})?$/;
+
+/**
+ * A `memjs` client with settings that suit sessions: a short per-attempt timeout, one retry,
+ * failover off, TCP keep-alive on, and memjs's console logging silenced.
+ *
+ * @param servers `"host:port"` (or `"user:pass@host:port"`), one or many; a comma-separated string works too.
+ * @example
+ * const client = createMemcachedClient(process.env.MEMCACHED_SERVERS!.split(","));
+ * const store = new MemcachedStore({ client });
+ * // on shutdown: client.close();
+ */
+export function createMemcachedClient(servers: string | readonly string[], options: MemcachedClientOptions = {}): memjs.Client {
+  const list = (typeof servers === "string" ? servers.split(",") : [...servers]).map((s) => (typeof s === "string" ? s.trim() : s));
+  // memjs falls back to localhost:11211 (or environment variables) for an empty list: refuse instead.
+  if (list.length === 0 || list.some((s) => typeof s !== "string" || !SERVER_ADDRESS.test(s))) {
+    throw new SessionConfigError(`createMemcachedClient: servers must be one or more "host:port" addresses, got ${JSON.stringify(servers)}`);
+  }
+  const timeout = positiveSeconds("timeout", options.timeout, 0.4);
+  const connectTimeout = positiveSeconds("connectTimeout", options.connectTimeout, timeout);
+  const retries = options.retries ?? 1;
+  if (!Number.isInteger(retries) || retries < 0) throw new SessionConfigError(`createMemcachedClient: retries must be a whole number >= 0, got ${String(retries)}`);
+  const retryDelay = options.retryDelay === 0 ? 0 : positiveSeconds("retryDelay", options.retryDelay, 0.05);
+  const silent = { log: () => {} };
+  return memjs.Client.create(list.join(","), {
+    timeout,
+    conntimeout: connectTimeout,
+    retries: retries + 1,
+    retry_delay: retryDelay,
+    // Off by default: see MemcachedClientOptions.failover.
+    failover: options.failover ?? false,
+    failoverTime: positiveSeconds("failoverTime", options.failoverTime, 60),
+    keepAlive: options.keepAlive ?? true,
+    keepAliveDelay: positiveSeconds("keepAliveDelay", options.keepAliveDelay, 30),
+    username: options.username,
+    password: options.password,
+    logger: options.logger ?? silent,
+  });
+}

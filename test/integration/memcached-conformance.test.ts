@@ -1,0 +1,30 @@
+import type memjs from "memjs";
+import { createMemcachedClient, MemcachedStore } from "../../adapters/memcached.js";
+import { runStoreConformance } from "../../src/testing/index.js";
+import { services, uniquePrefix } from "../services/index.js";
+import { ttlOnServers } from "./memcached-support.js";
+
+const clients = new WeakMap<MemcachedStore, memjs.Client>();
+
+function suite(label: string, addresses: () => string[], getAndTouch: boolean): void {
+  runStoreConformance<MemcachedStore>({
+    name: `MemcachedStore (${label}, getAndTouch: ${getAndTouch})`,
+    createStore: () => {
+      const client = createMemcachedClient(addresses());
+      const store = new MemcachedStore({ client, prefix: uniquePrefix(`memcached-conformance-${label}`), getAndTouch });
+      clients.set(store, client);
+      return store;
+    },
+    // Read from the servers themselves (`mg <key> t`), whichever of them holds the key.
+    ttlOf: (store, id) => ttlOnServers(addresses(), store.prefix + id),
+    dispose: async (store) => clients.get(store)?.close(),
+  });
+}
+
+const one = () => services().memcached.servers.map((server) => server.address);
+const three = () => services().memcachedMulti.servers.map((server) => server.address);
+
+suite("1 server", one, true);
+suite("1 server", one, false);
+suite("3 servers", three, true);
+suite("3 servers", three, false);
