@@ -70,6 +70,14 @@ export interface SessionOptions<D extends object = SessionData> {
   serializer?: Serializer;
   /** Receives log lines (hashed ids only). @default silent */
   logger?: SessionLogger;
+  /**
+   * The owner of a session (such as the user id), read from its data at every write. Enables
+   * {@link SessionManager.listSessions} and {@link SessionManager.destroyOwnerSessions} ("log out
+   * everywhere"). Needs a store with an owner index (`RedisStore`); refused at construction otherwise.
+   */
+  owner?: (data: Readonly<Partial<D>>) => string | number | null | undefined;
+  /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
+  ownerMetadata?: (data: Readonly<Partial<D>>) => Record<string, string | number | boolean | null> | undefined;
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -84,6 +92,22 @@ export interface RequestFacts {
 export interface CommitResult {
   /** Value for one `Set-Cookie` header, or `undefined` for none. */
   readonly setCookie: string | undefined;
+}
+
+/** One live session of an owner, as {@link SessionManager.listSessions} reports it. */
+export interface OwnerSession {
+  /** Hash of the session id (the id itself is a credential and never leaves the manager). */
+  readonly session: string;
+  /** Unix ms. */
+  readonly createdAt: number;
+  /** Unix ms of the last request that used it, to the second where the store reports TTLs, else of the last write. */
+  readonly lastActiveAt: number;
+  /** Unix ms of the absolute deadline. */
+  readonly expiresAt: number;
+  /** The session passed as `current`. */
+  readonly current: boolean;
+  /** What `ownerMetadata` returned for it. */
+  readonly metadata: Record<string, string | number | boolean | null> | undefined;
 }
 
 /** Events a manager emits. Ids appear only hashed. */
@@ -206,6 +230,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #refreshOnGet: boolean;
   readonly #timeoutMs: number;
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
+  readonly #owner: ((data: Readonly<Partial<D>>) => string | number | null | undefined) | undefined;
+  readonly #ownerMetadata: SessionOptions<D>["ownerMetadata"];
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -262,6 +288,14 @@ export class SessionManager<D extends object = SessionData> {
     if (options.logger !== undefined && typeof options.logger !== "function") throw new SessionConfigError("logger must be a function");
     this.#logger = options.logger;
     this.#refreshOnGet = store.capabilities.refreshOnGet === true;
+    if (options.owner !== undefined) {
+      if (typeof options.owner !== "function") throw new SessionConfigError("owner must be a function from session data to an owner id");
+      if (!store.capabilities.ownerIndex || store.owners === undefined) {
+        throw new SessionConfigError(`${store.name} has no owner index, so the owner option cannot work; use a store that declares ownerIndex (RedisStore)`);
+      }
+    }
+    this.#owner = options.owner;
+    this.#ownerMetadata = options.ownerMetadata;
   }
 
   /**
@@ -386,6 +420,104 @@ export class SessionManager<D extends object = SessionData> {
     yield* this.store.list();
   }
 
+  /**
+   * The live sessions of `owner`, oldest first. Stale index entries (expired, destroyed, or now
+   * owned by someone else) are pruned on the way.
+   */
+  async listSessions(owner: string | number, options: { current?: object } = {}): Promise<OwnerSession[]> {
+    const index = this.#ownerIndex("list an owner's sessions");
+    const key = String(owner);
+    const currentId = options.current !== undefined ? stateOf(options.current).id : null;
+    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const now = Date.now();
+    const found = await Promise.all(
+      entries.map(async ({ id }) => {
+        const [raw, ttl] = await Promise.all([
+          this.#call("get", () => this.store.get(id)),
+          this.store.ttl ? this.#call("ttl", () => this.store.ttl!(id)) : Promise.resolve(null),
+        ]);
+        const decoded = raw === null ? null : decodeRecord(raw);
+        const data = decoded && parseData(this.#serializer, decoded.dataText);
+        if (!decoded || !data || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
+          await this.#call("owners.remove", () => index.remove(key, id)).catch(noop);
+          return null;
+        }
+        const inferred = ttl === null ? 0 : now - (this.idleTimeout - ttl) * 1000;
+        const session: OwnerSession = {
+          session: hashId(id),
+          createdAt: decoded.meta.createdAt,
+          lastActiveAt: Math.min(now, Math.max(decoded.meta.writtenAt, inferred)),
+          expiresAt: decoded.meta.expiresAt,
+          current: id === currentId,
+          metadata: this.#ownerMetadata?.(data as Partial<D>),
+        };
+        return session;
+      }),
+    );
+    return found.filter((s): s is OwnerSession => s !== null).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /**
+   * Destroy every session of `owner` ("log out everywhere"), except `except` when given (the
+   * current request's session). Each is dead on its next request in every process. Returns how many.
+   */
+  async destroyOwnerSessions(owner: string | number, options: { except?: object } = {}): Promise<number> {
+    const index = this.#ownerIndex("destroy an owner's sessions");
+    const key = String(owner);
+    const keep = options.except !== undefined ? stateOf(options.except).id : null;
+    const entries = await this.#call("owners.entries", () => index.entries(key));
+    let destroyed = 0;
+    await Promise.all(
+      entries
+        .filter(({ id }) => id !== keep)
+        .map(async ({ id }) => {
+          await this.#call("destroy", () => this.store.destroy(id));
+          await this.#call("owners.remove", () => index.remove(key, id));
+          this.#emit("destroyed", { session: hashId(id) });
+          destroyed++;
+        }),
+    );
+    return destroyed;
+  }
+
+  /** Destroy one session of `owner` named by its hash (as `listSessions` reports it). Returns whether it existed. */
+  async destroyOwnerSession(owner: string | number, sessionHash: string): Promise<boolean> {
+    const index = this.#ownerIndex("destroy an owner's session");
+    const key = String(owner);
+    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entry = entries.find(({ id }) => hashId(id) === sessionHash);
+    if (entry === undefined) return false;
+    await this.#call("destroy", () => this.store.destroy(entry.id));
+    await this.#call("owners.remove", () => index.remove(key, entry.id));
+    this.#emit("destroyed", { session: sessionHash });
+    return true;
+  }
+
+  #ownerIndex(operation: string): NonNullable<SessionStore["owners"]> {
+    if (!this.store.capabilities.ownerIndex || this.store.owners === undefined) {
+      throw new UnsupportedOperationError(this.store.name, operation, "an owner index");
+    }
+    if (this.#owner === undefined) throw new SessionConfigError(`cannot ${operation}: the owner option is not set`);
+    return this.store.owners;
+  }
+
+  /** The owner the data names now, as a string, or undefined. */
+  #ownerOf(data: Record<string, unknown>): string | undefined {
+    if (this.#owner === undefined) return undefined;
+    const owner = this.#owner(data as Partial<D>);
+    return owner === null || owner === undefined || owner === "" ? undefined : String(owner);
+  }
+
+  /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
+  async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
+    if (owner !== undefined) await this.#call("owners.add", () => this.store.owners!.add(owner, id, expiresAt));
+  }
+
+  /** Drop `id` from a previous owner's index after the record stopped naming it. */
+  async #unindexOwner(id: string, previous: string | undefined, now: string | undefined): Promise<void> {
+    if (previous !== undefined && previous !== now) await this.#call("owners.remove", () => this.store.owners!.remove(previous, id));
+  }
+
   // ---- session methods (called through the session object) ----
 
   /** @internal */
@@ -396,7 +528,10 @@ export class SessionManager<D extends object = SessionData> {
   async #regenerateSession(session: Session<D>): Promise<void> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
-    if (state.persisted && old !== null) await this.#call("destroy", () => this.store.destroy(old));
+    if (state.persisted && old !== null) {
+      await this.#call("destroy", () => this.store.destroy(old));
+      await this.#unindexOwner(old, state.meta.owner, undefined);
+    }
     this.#reset(state);
     state.forceSave = true;
     state.clearCookie = true;
@@ -413,6 +548,7 @@ export class SessionManager<D extends object = SessionData> {
     const old = state.id;
     if (state.persisted && old !== null) {
       await this.#call("destroy", () => this.store.destroy(old));
+      await this.#unindexOwner(old, state.meta.owner, undefined);
       this.#emit("destroyed", { session: hashId(old) });
     }
     clearData(session);
@@ -558,10 +694,11 @@ export class SessionManager<D extends object = SessionData> {
 
   /** Write the session if it needs it; returns whether a write happened. */
   async #write(session: Session<D>, state: State, explicit: boolean): Promise<boolean> {
-    const dataText = this.#serializer.stringify({ ...(session as object) } as Record<string, unknown>);
+    const data = { ...(session as object) } as Record<string, unknown>;
+    const dataText = this.#serializer.stringify(data);
     if (!state.persisted) {
       if (dataText === this.#emptyText && !state.forceSave && !explicit) return false;
-      return this.#create(state, dataText);
+      return this.#create(state, dataText, this.#ownerOf(data));
     }
     if (dataText === state.loadedText && !state.refresh) return false;
     const now = Date.now();
@@ -574,10 +711,14 @@ export class SessionManager<D extends object = SessionData> {
       this.#gone(state);
       return false;
     }
-    const meta: RecordMeta = { ...state.meta, writtenAt: now };
+    const previousOwner = state.meta.owner;
+    const meta = this.#meta(state.meta, now, this.#ownerOf(data));
     const record = this.#encode(meta, dataText);
+    if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      return this.#compareAndSet(session, state, dataText, record, meta);
+      const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
+      if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
+      return wrote;
     }
     const ok = await this.#call("update", () => this.store.update(id, record, ttl));
     if (!ok) {
@@ -586,16 +727,25 @@ export class SessionManager<D extends object = SessionData> {
       return false;
     }
     this.#written(state, meta, dataText, record);
+    await this.#unindexOwner(id, previousOwner, meta.owner);
     return true;
   }
 
-  async #create(state: State, dataText: string): Promise<boolean> {
+  /** Metadata for a write at `now`, naming `owner` (or none). */
+  #meta(base: RecordMeta, now: number, owner: string | undefined): RecordMeta {
+    const meta: RecordMeta = { createdAt: base.createdAt, expiresAt: base.expiresAt, writtenAt: now };
+    if (owner !== undefined) meta.owner = owner;
+    return meta;
+  }
+
+  async #create(state: State, dataText: string, owner: string | undefined): Promise<boolean> {
     const now = Date.now();
-    const meta: RecordMeta = { ...state.meta, writtenAt: now };
+    const meta = this.#meta(state.meta, now, owner);
     const ttl = this.#ttl(meta, now);
     const record = this.#encode(meta, dataText);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = this.#idOf(state);
+      await this.#indexOwner(id, owner, meta.expiresAt);
       if (await this.#call("create", () => this.store.create(id, record, ttl))) {
         this.#written(state, meta, dataText, record);
         state.sendCookie = true;
@@ -639,7 +789,9 @@ export class SessionManager<D extends object = SessionData> {
       }
       expected = result.current;
       dataText = this.#serializer.stringify(merged);
-      meta = { ...current.meta, writtenAt: Date.now() };
+      const owner = this.#ownerOf(merged);
+      if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
+      meta = this.#meta(current.meta, Date.now(), owner);
       record = this.#encode(meta, dataText);
       clearData(session);
       this.#assignData(session, merged, id);
@@ -666,6 +818,7 @@ export class SessionManager<D extends object = SessionData> {
     const changes = new Map<string, unknown>();
     const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
     for (const key of keys) {
+      if (RESERVED.has(key)) continue; // never data: dropped on load, and `__proto__` must not be assigned
       const a = key in before ? this.#serializer.stringify({ [key]: before[key] }) : undefined;
       const b = key in after && after[key] !== undefined ? this.#serializer.stringify({ [key]: after[key] }) : undefined;
       if (a !== b) changes.set(key, b === undefined ? undefined : after[key]);

@@ -65,6 +65,8 @@ export interface SessionStore {
    * record (`conflict`) or its absence (`missing`). Required when `capabilities.compareAndSet`.
    */
   compareAndSet?(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult>;
+  /** Seconds of TTL left for `id`, or `null` when absent. Optional; used to report last activity. */
+  ttl?(id: string): Promise<number | null>;
   /** Every id this store holds. Required when `capabilities.list`. */
   list?(): AsyncIterable<string>;
   /** Owner index. Required when `capabilities.ownerIndex`. */

@@ -72,6 +72,33 @@ export function runStoreConformance<S extends SessionStore>(options: Conformance
       expect(store.owners !== undefined).toBe(store.capabilities.ownerIndex);
     });
 
+    it("reports the TTL it holds through ttl() when it implements it", async () => {
+      if (typeof store.ttl !== "function") return;
+      const id = newId();
+      expect(await store.ttl(id)).toBeNull();
+      await store.create(id, record("ttl"), 300);
+      const ttl = await store.ttl(id);
+      expect(ttl).toBeGreaterThan(295);
+      expect(ttl).toBeLessThanOrEqual(300);
+    }, timeout);
+
+    it("keeps an owner index when it declares one: add, list live entries, remove", async () => {
+      if (!store.capabilities.ownerIndex) return;
+      const owners = store.owners!;
+      const owner = `owner-${newId()}`;
+      const [a, b, stale] = [newId(), newId(), newId()];
+      const later = Date.now() + 3_600_000;
+      await owners.add(owner, a, later);
+      await owners.add(owner, b, later + 1000);
+      await owners.add(owner, stale, Date.now() - 1000);
+      expect((await owners.entries(owner)).map((e) => e.id)).toEqual([a, b]);
+      await owners.remove(owner, a);
+      expect(await owners.entries(owner)).toEqual([{ id: b, expiresAt: later + 1000 }]);
+      await owners.remove(owner, b);
+      expect(await owners.entries(owner)).toEqual([]);
+      expect(await owners.entries(`owner-${newId()}`)).toEqual([]);
+    }, timeout);
+
     it("returns null for an id it never stored", async () => {
       expect(await store.get(newId())).toBeNull();
       if (store.capabilities.refreshOnGet) expect(await store.get(newId(), 60)).toBeNull();

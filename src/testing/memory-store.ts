@@ -1,4 +1,4 @@
-import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../core/store.js";
+import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../core/store.js";
 
 export interface MemoryStoreOptions {
   /**
@@ -23,8 +23,34 @@ let warned = false;
  */
 export class MemoryStore implements SessionStore {
   readonly name = "MemoryStore";
-  readonly capabilities: StoreCapabilities = { refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: false };
+  readonly capabilities: StoreCapabilities = { refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: true };
   readonly #items = new Map<string, Item>();
+  readonly #owners = new Map<string, Map<string, number>>();
+
+  /** Owner index: owner → (id → absolute deadline in Unix ms). */
+  readonly owners: OwnerIndex = {
+    add: async (owner, id, expiresAt) => {
+      let ids = this.#owners.get(owner);
+      if (!ids) this.#owners.set(owner, (ids = new Map()));
+      ids.set(id, expiresAt);
+    },
+    remove: async (owner, id) => {
+      const ids = this.#owners.get(owner);
+      ids?.delete(id);
+      if (ids?.size === 0) this.#owners.delete(owner);
+    },
+    entries: async (owner) => {
+      const ids = this.#owners.get(owner);
+      if (!ids) return [];
+      const now = Date.now();
+      const live: OwnerEntry[] = [];
+      for (const [id, expiresAt] of ids) {
+        if (expiresAt <= now) ids.delete(id);
+        else live.push({ id, expiresAt });
+      }
+      return live.sort((a, b) => a.expiresAt - b.expiresAt);
+    },
+  };
 
   constructor(options: MemoryStoreOptions = {}) {
     if (!warned && !options.quiet) {
@@ -86,6 +112,10 @@ export class MemoryStore implements SessionStore {
     for (const id of [...this.#items.keys()]) if (this.#live(id) !== undefined) yield id;
   }
 
+  async ttl(id: string): Promise<number | null> {
+    return this.ttlOf(id);
+  }
+
   /** Seconds left before `id` expires, rounded up, or `null` when absent. For tests. */
   ttlOf(id: string): number | null {
     const item = this.#live(id);
@@ -101,5 +131,6 @@ export class MemoryStore implements SessionStore {
 
   async close(): Promise<void> {
     this.#items.clear();
+    this.#owners.clear();
   }
 }

@@ -1,4 +1,4 @@
-import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../../src/index.js";
+import type { CompareAndSetResult, OwnerIndex, SessionStore, StoreCapabilities } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 
 export const SECRET = "a-test-secret-that-is-at-least-32-chars";
@@ -13,9 +13,18 @@ export class CountingStore implements SessionStore {
   readonly inner = new MemoryStore({ quiet: true });
   readonly calls: Call[] = [];
   compareAndSet?: (id: string, expected: string, record: string, ttl: number) => Promise<CompareAndSetResult>;
+  readonly owners: OwnerIndex | undefined;
 
   constructor(capabilities: Partial<StoreCapabilities> = {}) {
     this.capabilities = { ...this.inner.capabilities, list: true, ...capabilities };
+    const inner = this.inner.owners;
+    this.owners = this.capabilities.ownerIndex
+      ? {
+          add: (owner, id, expiresAt) => (this.calls.push({ op: "owners.add", id }), inner.add(owner, id, expiresAt)),
+          remove: (owner, id) => (this.calls.push({ op: "owners.remove", id }), inner.remove(owner, id)),
+          entries: (owner) => inner.entries(owner),
+        }
+      : undefined;
     if (this.capabilities.compareAndSet) {
       this.compareAndSet = (id, expected, record, ttl) => {
         this.calls.push({ op: "compareAndSet", id });
@@ -58,6 +67,9 @@ export class CountingStore implements SessionStore {
   }
   list() {
     return this.inner.list();
+  }
+  ttl(id: string) {
+    return this.inner.ttl(id);
   }
 }
 
