@@ -1,1 +1,117 @@
-export {};
+import type { Context, Middleware, Next } from "koa";
+import { createSessionManager, StoreUnavailableError, type SessionOptions } from "../index.js";
+import type { DataKey, Session, SessionData } from "../index.js";
+
+/** Data that `ctx.session = { … }` puts in place of the session's current data. */
+export type SessionInit<D extends object = SessionData> = { [K in DataKey<D>]?: D[K] };
+
+declare module "koa" {
+  interface DefaultContext {
+    /**
+     * The request's session (shared-session): data as properties, plus `id`, `regenerate()`,
+     * `destroy()`, `save()`, `reload()`, `touch()`. Set by `koaSession()`.
+     */
+    get session(): Session;
+    /**
+     * `ctx.session = null` destroys the session when the request ends (koa-session's idiom);
+     * `ctx.session = { … }` replaces its data.
+     */
+    set session(value: Session | SessionInit | null);
+  }
+}
+
+/** Options of {@link koaSession}: the core's options, nothing Koa-specific. */
+export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
+
+const LOADED = Symbol.for("shared-session.koa.loaded");
+
+/**
+ * Koa middleware (Koa 2 and 3) that gives every request `ctx.session`.
+ *
+ * It loads the session from the `Cookie` header, runs the rest of the app, then writes what changed
+ * and sets `Set-Cookie`, all before Koa sends the response, so a client that follows a redirect at
+ * once, to any process, sees the data. The write also happens when downstream throws. `Secure`
+ * follows `ctx.secure` (set `app.proxy = true` behind a TLS-terminating proxy).
+ *
+ * A store failure throws a {@link StoreUnavailableError} (`status` 503, `expose`, and `headers` with
+ * `Retry-After`, which Koa's error handler sends; the header is also set on `ctx`), unless
+ * `onStoreError: "continue"`.
+ *
+ * @example
+ * import Koa from "koa";
+ * import { koaSession } from "shared-session/koa";
+ *
+ * const app = new Koa();
+ * app.proxy = true;
+ * app.use(koaSession({ store, secret: process.env.SESSION_SECRET! }));
+ * app.use(async (ctx) => {
+ *   ctx.session.views = (ctx.session.views ?? 0) + 1;
+ *   ctx.body = { views: ctx.session.views };
+ * });
+ */
+export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): Middleware {
+  const manager = createSessionManager<D>(options);
+  return async function sharedSession(ctx: Context, next: Next): Promise<void> {
+    const marked = ctx as Context & { [LOADED]?: true };
+    if (marked[LOADED]) return next();
+    marked[LOADED] = true;
+
+    let session: Session;
+    try {
+      session = (await manager.load(ctx.get("Cookie"), { secure: ctx.secure })) as unknown as Session;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) ctx.set("Retry-After", String(err.retryAfter));
+      throw err;
+    }
+    let destroyAtEnd = false;
+    Object.defineProperty(ctx, "session", {
+      configurable: true,
+      enumerable: true,
+      get: () => session,
+      set: (value: unknown) => {
+        if (value === session) return;
+        if (value === null) {
+          clearData(session);
+          destroyAtEnd = true;
+          return;
+        }
+        if (typeof value !== "object" || Array.isArray(value)) {
+          throw new TypeError("[shared-session] ctx.session can only be set to null (destroy) or an object of data");
+        }
+        clearData(session);
+        const target = session as unknown as { set(key: string, value: unknown): void };
+        for (const [key, item] of Object.entries(value)) target.set(key, item);
+      },
+    });
+
+    let threw = false;
+    let downstreamError: unknown;
+    try {
+      await next();
+    } catch (err) {
+      threw = true;
+      downstreamError = err;
+    }
+    try {
+      if (destroyAtEnd) {
+        // What the app put in after `= null` becomes a new session under a new id.
+        const after = { ...session };
+        await session.destroy();
+        Object.assign(session, after);
+      }
+      const { setCookie } = await manager.commit(session as never);
+      if (setCookie !== undefined && !ctx.headerSent) ctx.append("Set-Cookie", setCookie);
+    } catch (err) {
+      // Downstream's own error wins; the core has already logged a store failure.
+      if (!threw) {
+        if (err instanceof StoreUnavailableError && !ctx.headerSent) ctx.set("Retry-After", String(err.retryAfter));
+        throw err;
+      }
+    }
+    if (threw) throw downstreamError;
+  };
+}
+
+function clearData(session: object): void {
+  for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
+}
