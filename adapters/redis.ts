@@ -1,1 +1,293 @@
-export {};
+import type { Cluster, Redis } from "ioredis";
+import { SessionConfigError, SessionError } from "../src/index.js";
+import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
+import { escapeGlob } from "./redis/glob.js";
+import { COMPARE_AND_SET_LUA, COMPARE_AND_SET_SHA } from "./redis/lua.js";
+
+export { createRedisClient } from "./redis/client.js";
+export type { RedisClusterClientOptions, RedisServerClientOptions } from "./redis/client.js";
+
+/** An ioredis client: a standalone or Sentinel-backed `Redis`, or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * The ioredis client: `new Redis(url)`, a Sentinel client (`new Redis({ sentinels, name })`) or a
+   * `new Cluster(nodes)`. {@link createRedisClient} builds one with fail-fast settings. The store never
+   * closes it. A `keyPrefix` set on the client is applied before {@link RedisStoreOptions.prefix}.
+   */
+  client: RedisClient;
+  /**
+   * Prefix of every session key (`<prefix><id>`). Glob characters are allowed; listing escapes them.
+   * @default "sess:"
+   */
+  prefix?: string;
+  /**
+   * Seconds each store operation may take, waiting for the connection included, before it rejects.
+   * Bounds every call whatever the client's own settings (a client without `commandTimeout` cannot
+   * hang a request). Keep it at or below the manager's `storeTimeout`. Fractions allowed.
+   * @default 1
+   */
+  timeout?: number;
+  /**
+   * `COUNT` hint of each `SCAN` step of {@link RedisStore.list}: keys the server examines per round trip.
+   * @default 1000
+   */
+  scanCount?: number;
+}
+
+/** Codes of {@link RedisStoreError}. */
+export type RedisStoreErrorCode =
+  /** The operation did not finish within the store's `timeout`. */
+  | "ERR_REDIS_TIMEOUT"
+  /** The client was not connected (outage, reconnecting) or was closed; nothing was sent. */
+  | "ERR_REDIS_NOT_CONNECTED"
+  /** The server is older than Redis 6.2 and does not know `GETEX`. */
+  | "ERR_REDIS_VERSION"
+  /** The server or the client reported an error. */
+  | "ERR_REDIS_COMMAND"
+  /** The store was called with an invalid argument (such as a TTL that is not a whole number of seconds >= 1). */
+  | "ERR_REDIS_ARGUMENT";
+
+/** An operation of {@link RedisStore} failed. The message starts with `RedisStore`; `cause` holds the client's error. */
+export class RedisStoreError extends SessionError {
+  declare readonly code: RedisStoreErrorCode;
+  /** The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet` or `list`. */
+  readonly operation: string;
+
+  constructor(code: RedisStoreErrorCode, operation: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.operation = operation;
+  }
+}
+
+const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: false });
+/** Statuses of a client that has not connected yet; any other non-ready status means an outage or a closed client. */
+const STARTING = new Set(["wait", "connecting", "connect"]);
+const CLOSED = new Set(["end", "disconnecting"]);
+
+function noop(): void {}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Session store on Redis through ioredis (Redis >= 6.2): standalone, Sentinel or Cluster.
+ *
+ * One key per session, `<prefix><id>`, holding the record as a string with the session's TTL. A read
+ * that extends the idle TTL is one `GETEX key EX ttl`; create is `SET NX EX`, update `SET XX EX`,
+ * touch `EXPIRE`, destroy `DEL`; compare-and-set is one Lua script on the key. No command touches
+ * two keys, so every operation works on a Cluster.
+ *
+ * Every operation is bounded by `timeout` and fails at once while the client is disconnected (after
+ * it first connected): commands are never left to pile up in the client's offline queue.
+ *
+ * @example
+ * import { RedisStore, createRedisClient } from "shared-session/redis";
+ * const store = new RedisStore({ client: createRedisClient(process.env.REDIS_URL!) });
+ */
+export class RedisStore implements SessionStore {
+  readonly name = "RedisStore";
+  readonly capabilities: StoreCapabilities = CAPABILITIES;
+  readonly client: RedisClient;
+  /** Prefix of session keys as the store applies it (without the client's `keyPrefix`). */
+  readonly prefix: string;
+  /** Seconds an operation may take (the `timeout` option). */
+  readonly timeout: number;
+  /** `COUNT` hint of each `SCAN` step (the `scanCount` option). */
+  readonly scanCount: number;
+
+  readonly #timeoutMs: number;
+  readonly #isCluster: boolean;
+  /** Resolves when the client first becomes ready; `null` once it has been ready. */
+  #firstReady: Promise<void> | null = null;
+  #readyListener: (() => void) | null = null;
+
+  constructor(options: RedisStoreOptions) {
+    if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
+    const client = options.client as RedisClient | undefined;
+    if (typeof client !== "object" || client === null || typeof client.getex !== "function" || typeof client.status !== "string") {
+      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis >= 6; see createRedisClient)");
+    }
+    const prefix = options.prefix ?? "sess:";
+    if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
+    const timeout = options.timeout ?? 1;
+    if (typeof timeout !== "number" || !Number.isFinite(timeout) || !(timeout > 0)) {
+      throw new SessionConfigError(`RedisStore: timeout must be a number of seconds > 0, got ${String(timeout)}`);
+    }
+    const scanCount = options.scanCount ?? 1000;
+    if (!Number.isInteger(scanCount) || scanCount < 1) throw new SessionConfigError(`RedisStore: scanCount must be a whole number >= 1, got ${String(scanCount)}`);
+    this.client = client;
+    this.prefix = prefix;
+    this.timeout = timeout;
+    this.scanCount = scanCount;
+    this.#timeoutMs = Math.ceil(timeout * 1000);
+    this.#isCluster = (client as { isCluster?: unknown }).isCluster === true;
+    if (client.status !== "ready") {
+      this.#firstReady = new Promise<void>((resolve) => {
+        this.#readyListener = () => {
+          this.#firstReady = null;
+          this.#readyListener = null;
+          resolve();
+        };
+        client.once("ready", this.#readyListener);
+      });
+    }
+  }
+
+  #key(id: string): string {
+    return this.prefix + id;
+  }
+
+  async get(id: string, ttl?: number): Promise<string | null> {
+    if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key(id)));
+    checkTtl("get", ttl);
+    return this.#run("get", () => this.client.getex(this.#key(id), "EX", ttl));
+  }
+
+  async create(id: string, record: string, ttl: number): Promise<boolean> {
+    checkTtl("create", ttl);
+    return (await this.#run("create", () => this.client.set(this.#key(id), record, "EX", ttl, "NX"))) === "OK";
+  }
+
+  async update(id: string, record: string, ttl: number): Promise<boolean> {
+    checkTtl("update", ttl);
+    return (await this.#run("update", () => this.client.set(this.#key(id), record, "EX", ttl, "XX"))) === "OK";
+  }
+
+  async touch(id: string, ttl: number): Promise<boolean> {
+    checkTtl("touch", ttl);
+    return (await this.#run("touch", () => this.client.expire(this.#key(id), ttl))) === 1;
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#run("destroy", () => this.client.del(this.#key(id)));
+  }
+
+  /** Seconds of TTL Redis holds for `id` (`TTL key`), or `null` when the key is absent or has no expiry. */
+  async ttl(id: string): Promise<number | null> {
+    const seconds = await this.#run("ttl", () => this.client.ttl(this.#key(id)));
+    return seconds >= 0 ? seconds : null;
+  }
+
+  /**
+   * Atomically replace the record of `id` with `record` if it is exactly `expected`: one Lua script
+   * (`EVALSHA`, falling back to `EVAL` once per server when the script is not cached yet).
+   */
+  async compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+    checkTtl("compareAndSet", ttl);
+    const key = this.#key(id);
+    const reply = await this.#run("compareAndSet", async () => {
+      try {
+        return await this.client.evalsha(COMPARE_AND_SET_SHA, 1, key, expected, record, ttl);
+      } catch (err) {
+        if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
+        // First use on this server (or after SCRIPT FLUSH / a restart): EVAL runs and caches it.
+        return this.client.eval(COMPARE_AND_SET_LUA, 1, key, expected, record, ttl);
+      }
+    });
+    if (reply === 1) return { status: "written" };
+    if (reply === 0 || reply === null) return { status: "missing" };
+    if (typeof reply === "string") return { status: "conflict", current: reply };
+    if (Buffer.isBuffer(reply)) return { status: "conflict", current: reply.toString("utf8") };
+    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply ${JSON.stringify(reply)}`);
+  }
+
+  /**
+   * Every session id under the prefix: `SCAN` (never `KEYS`) with the prefix's glob characters escaped,
+   * on every master of a Cluster. Each `SCAN` step is bounded by `timeout`. As with `SCAN`, an id may be
+   * yielded twice when the server resizes its table meanwhile, and sessions created during the listing
+   * may or may not appear.
+   */
+  async *list(): AsyncIterable<string> {
+    // ioredis prefixes the keys of commands with the client's keyPrefix, but neither SCAN's pattern
+    // nor the keys SCAN returns: both carry the full key.
+    const full = clientKeyPrefix(this.client) + this.prefix;
+    const pattern = `${escapeGlob(full)}*`;
+    // A Cluster knows its masters once connected.
+    if (this.#isCluster) await this.#run("list", async () => undefined);
+    const nodes: Redis[] = this.#isCluster ? (this.client as Cluster).nodes("master") : [this.client as Redis];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.#run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount, "TYPE", "string"), node);
+        cursor = next;
+        for (const key of keys) if (key.startsWith(full)) yield key.slice(full.length);
+      } while (cursor !== "0");
+    }
+  }
+
+  /** Detach from the client. The client stays open: it is yours to `quit()`. */
+  async close(): Promise<void> {
+    if (this.#readyListener !== null) this.client.off("ready", this.#readyListener);
+    this.#readyListener = null;
+  }
+
+  /**
+   * Run one operation bounded by `timeout`. Sends nothing while the client is disconnected after it
+   * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
+   * same time budget.
+   */
+  async #run<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`)),
+        this.#timeoutMs,
+      );
+      timer.unref?.();
+    });
+    try {
+      if (target === this.client) await Promise.race([this.#connected(operation), timedOut]);
+      const pending = send();
+      pending.catch(noop); // a late rejection after the timeout must not go unhandled
+      return await Promise.race([pending, timedOut]);
+    } catch (err) {
+      throw toStoreError(operation, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves when commands can be sent now; rejects at once when the client is down or closed. */
+  async #connected(operation: string): Promise<void> {
+    const status = this.client.status;
+    if (status === "ready") return;
+    if (this.#firstReady !== null && STARTING.has(status)) {
+      // lazyConnect: nothing connects until asked.
+      if (status === "wait") this.client.connect().catch(noop);
+      return this.#firstReady;
+    }
+    const why = CLOSED.has(status) ? "the Redis client was closed" : "the Redis client is not connected (it is reconnecting)";
+    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`);
+  }
+}
+
+function checkTtl(operation: string, ttl: number): void {
+  if (!Number.isInteger(ttl) || ttl < 1) {
+    throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: ${operation} needs a TTL in whole seconds >= 1, got ${String(ttl)}`);
+  }
+}
+
+function clientKeyPrefix(client: RedisClient): string {
+  const keyPrefix: unknown = client.options.keyPrefix;
+  if (keyPrefix === undefined || keyPrefix === null) return "";
+  return Buffer.isBuffer(keyPrefix) ? keyPrefix.toString("utf8") : String(keyPrefix);
+}
+
+function toStoreError(operation: string, err: unknown): RedisStoreError {
+  if (err instanceof RedisStoreError) return err;
+  const message = messageOf(err);
+  if (/unknown command/i.test(message) && /getex/i.test(message)) {
+    return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause: err });
+  }
+  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
+    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down (${message})`, { cause: err });
+  }
+  if (/command timed out/i.test(message)) {
+    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: ${message} (the client's commandTimeout)`, { cause: err });
+  }
+  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed: ${message}`, { cause: err });
+}
