@@ -63,7 +63,7 @@ export interface MemjsResponse {
 export interface MemjsClientLike {
   readonly seq: number;
   incrSeq(): void;
-  perform(key: string, request: Buffer, seq: number, callback?: (err: Error | null, response?: MemjsResponse) => void, retries?: number): void;
+  perform(key: string, request: Buffer, seq: number, callback?: (err: Error | null, response?: MemjsResponse | null) => void, retries?: number): void;
   /** The server a key maps to (used in error messages only). */
   server(key: string): { readonly host: string; readonly port: number } | null | undefined;
 }
@@ -309,11 +309,11 @@ export class MemcachedStore implements SessionStore {
         const server = this.#serverOf(key);
         reject(new MemcachedStoreError("ERR_MEMCACHED_TIMEOUT", `${operation} got no answer from ${server ?? "the server"} within ${this.timeout}s`, { server }));
       }, this.#timeoutMs);
-      const done = (err: unknown, response: MemjsResponse | undefined) => {
+      const done = (err: unknown, response: MemjsResponse | null | undefined) => {
         if (settled) return; // an answer after the timeout is dropped
         settled = true;
         clearTimeout(timer);
-        if (err === null && response !== undefined) {
+        if (err === null && response !== undefined && response !== null) {
           resolve(response);
           return;
         }
