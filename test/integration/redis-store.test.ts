@@ -9,7 +9,7 @@ import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/r
 import { StoreUnavailableError, createSessionManager, type SessionManager } from "../../src/index.js";
 import { services, startRedis, startRedisSentinel, uniquePrefix, type RedisHandle, type RedisSentinelHandle } from "../services/index.js";
 import { closeClients, commandsDuring, failedCalls, rawCluster, rawRedis, serverTtl, tracked } from "./redis-helpers.js";
-import { startRedisWithoutGetex } from "./redis-old-server.js";
+import { startRedisWithTls, startRedisWithoutGetex } from "./redis-custom-servers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 
@@ -430,6 +430,102 @@ describe("RedisStore through a Sentinel failover (dedicated deployment)", () => 
     expect(await store.get(sessions[1]!.id)).toBe(next);
     const promoted = rawRedis(deployment.replica.url);
     expect(await promoted.exists(`sess:${id}`)).toBe(1);
+  });
+});
+
+/** create, read, CAS, touch, list, destroy: each checked against what `raw` reads at `key(id)`. */
+async function exerciseStore(store: RedisStore, raw: Redis, key: (id: string) => string): Promise<void> {
+  const id = randomUUID();
+  const v1 = record("v1");
+  expect(await store.create(id, v1, 60)).toBe(true);
+  expect(await raw.get(key(id))).toBe(v1);
+  expect(await store.get(id, 300)).toBe(v1);
+  expect(await serverTtl(raw, key(id))).toBeGreaterThan(297);
+  const v2 = record("v2");
+  expect(await store.compareAndSet(id, v1, v2, 120)).toEqual({ status: "written" });
+  expect(await store.update(id, v1, 120)).toBe(true);
+  expect(await store.touch(id, 50)).toBe(true);
+  expect(await store.ttl(id)).toBeLessThanOrEqual(50);
+  expect(await listAll(store)).toContain(id);
+  await store.destroy(id);
+  expect(await raw.exists(key(id))).toBe(0);
+}
+
+describe("RedisStore through the client's connection settings", () => {
+  it("works over TLS (rediss:// and the tls option)", async () => {
+    const server = await startRedisWithTls();
+    try {
+      const raw = rawRedis({ host: server.host, port: server.port });
+      const prefix = uniquePrefix("redis-tls");
+      const byUrl = new RedisStore({ client: tracked(createRedisClient(`rediss://127.0.0.1:${server.tlsPort}`, { tls: { ca: server.ca } })), prefix });
+      await exerciseStore(byUrl, raw, (id) => `${prefix}${id}`);
+      const byOptions = new RedisStore({ client: tracked(createRedisClient({ host: "127.0.0.1", port: server.tlsPort, tls: { ca: server.ca } })), prefix });
+      await exerciseStore(byOptions, raw, (id) => `${prefix}${id}`);
+      // Without the CA the certificate is refused: the connection really is TLS.
+      const untrusted = new RedisStore({ client: tracked(createRedisClient(`rediss://127.0.0.1:${server.tlsPort}`)), timeout: 0.5 });
+      await expect(untrusted.get(randomUUID())).rejects.toBeInstanceOf(RedisStoreError);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("works as an ACL user limited to its key pattern and the commands the store sends", async () => {
+    const server = await startRedis();
+    try {
+      const admin = rawRedis(server.url);
+      // The least a RedisStore needs: these commands, on keys under its prefix.
+      await admin.call(
+        "ACL",
+        "SETUSER",
+        "sessions",
+        "on",
+        ">s3cret-password",
+        "resetkeys",
+        "~app:sess:*",
+        "resetchannels",
+        "-@all",
+        "+getex",
+        "+get",
+        "+set",
+        "+expire",
+        "+del",
+        "+ttl",
+        "+evalsha",
+        "+eval",
+        "+scan",
+        "+info",
+        "+ping",
+      );
+      const url = new URL(server.url);
+      const client = tracked(createRedisClient(`redis://sessions:s3cret-password@${url.host}`));
+      const store = new RedisStore({ client, prefix: "app:sess:" });
+      await exerciseStore(store, admin, (id) => `app:sess:${id}`);
+      const byOptions = new RedisStore({ client: tracked(createRedisClient({ host: url.hostname, port: Number(url.port), username: "sessions", password: "s3cret-password" })), prefix: "app:sess:" });
+      await exerciseStore(byOptions, admin, (id) => `app:sess:${id}`);
+      // Outside its key pattern the server refuses, and the error says so.
+      const outside = new RedisStore({ client, prefix: "other:" });
+      await expect(outside.create(randomUUID(), record("x"), 60)).rejects.toThrow(/RedisStore: create failed: NOPERM/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("works in another database index (db option and /db in the URL), and lists only that database", async () => {
+    const url = services().redis.url;
+    const prefix = uniquePrefix("redis-db");
+    const db0 = rawRedis(url);
+    const db5 = rawRedis(url, { db: 5 });
+    const byOption = new RedisStore({ client: tracked(createRedisClient(url, { db: 5 })), prefix });
+    await exerciseStore(byOption, db5, (id) => `${prefix}${id}`);
+    const byUrl = new RedisStore({ client: tracked(createRedisClient(`${url}/5`)), prefix });
+    await exerciseStore(byUrl, db5, (id) => `${prefix}${id}`);
+    const id = randomUUID();
+    await byOption.create(id, record("db5"), 60);
+    expect(await db5.exists(`${prefix}${id}`)).toBe(1);
+    expect(await db0.exists(`${prefix}${id}`)).toBe(0);
+    const inDb0 = new RedisStore({ client: tracked(createRedisClient(url)), prefix });
+    expect(await listAll(inDb0)).toEqual([]);
+    expect(await listAll(byUrl)).toEqual([id]);
   });
 });
 
