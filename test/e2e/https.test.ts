@@ -3,10 +3,10 @@
  * proxy speaks HTTP to the app and says `X-Forwarded-Proto: https`). Each framework's trust-proxy
  * setting decides whether the app sees HTTPS, hence `Secure`; Chromium decides what it keeps.
  */
-import type { Browser, BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
-import { launchChromium, newContext, onlyCookie } from "./support/browser.js";
+import { closeSharedBrowser, newContext, onlyCookie, sharedBrowser } from "./support/browser.js";
 import { selfSignedCertificate } from "./support/certificate.js";
 import { EXAMPLES, startExample, type ExampleName, type RunningExample } from "./support/example.js";
 import { documentCookie, logIn, parseSetCookie, submit, view } from "./support/page.js";
@@ -29,15 +29,13 @@ const cases: Case[] = [
   { title: "trust proxy off, __Host-sid: Secure all the same, the library forces it for the prefix", trustProxy: false, cookieName: "__Host-sid", secure: true },
 ];
 
-let browser: Browser;
 let tls: { key: string; cert: string };
 let context: BrowserContext | undefined;
 let app: RunningExample | undefined;
 let proxy: RunningProxy | undefined;
 
-beforeAll(async () => {
+beforeAll(() => {
   tls = selfSignedCertificate();
-  browser = await launchChromium();
 });
 
 afterEach(async () => {
@@ -50,11 +48,12 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await closeSharedBrowser();
 });
 
 /** One example process behind the TLS proxy, and a fresh browser context that ignores the self-signed certificate. */
 async function setUp(name: ExampleName, settings: { trustProxy: boolean; cookieName: string }, proxyOptions: ProxyOptions = {}) {
+  const browser = await sharedBrowser();
   app = await startExample(name, { redisUrl: services().redis.url, trustProxy: settings.trustProxy, cookieName: settings.cookieName });
   proxy = await startProxy([app.url], { ...proxyOptions, tls });
   context = await newContext(browser, { https: true });
@@ -62,7 +61,7 @@ async function setUp(name: ExampleName, settings: { trustProxy: boolean; cookieN
 }
 
 describe.each(names)("examples/%s.mjs in Chromium over HTTPS behind a TLS-terminating proxy", (name) => {
-  test.each(cases)("$title", async ({ trustProxy, cookieName, secure }) => {
+  for (const { title, trustProxy, cookieName, secure } of cases) test(title, async () => {
     const { proxy, context, page } = await setUp(name, { trustProxy, cookieName });
     expect(proxy.url).toMatch(/^https:/);
 

@@ -8,10 +8,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
-import { launchChromium, newContext, onlyCookie } from "./support/browser.js";
+import { closeSharedBrowser, newContext, onlyCookie, sharedBrowser } from "./support/browser.js";
 import { EXAMPLES, startExample, type ExampleName, type RunningExample } from "./support/example.js";
 import { documentCookie, logIn, parseSetCookie, sessionIdOf, submit, view, writeDocumentCookies, type View } from "./support/page.js";
 import { startProxy, type RunningProxy } from "./support/proxy.js";
@@ -19,16 +19,14 @@ import { startProxy, type RunningProxy } from "./support/proxy.js";
 const SCREENSHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
 const names = Object.keys(EXAMPLES) as ExampleName[];
 
-let browser: Browser;
 let redis: Redis;
 
-beforeAll(async () => {
-  browser = await launchChromium();
+beforeAll(() => {
   redis = new Redis(services().redis.url);
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await closeSharedBrowser();
   redis?.disconnect();
 });
 
@@ -50,7 +48,7 @@ describe.each(names)("examples/%s.mjs in Chromium over HTTP", (name) => {
 
   async function freshPage(): Promise<Page> {
     await context?.close();
-    context = await newContext(browser);
+    context = await newContext(await sharedBrowser());
     return context.newPage();
   }
 

@@ -40,6 +40,27 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
 }
 
+let shared: Promise<Browser> | undefined;
+
+/**
+ * One browser per test file, launched by the first test that asks. Each test awaits it, so a
+ * missing Chromium fails every test with the install hint instead of leaving them skipped.
+ */
+export function sharedBrowser(): Promise<Browser> {
+  shared ??= launchChromium();
+  return shared;
+}
+
+/** Closes the browser {@link sharedBrowser} launched, if it did. */
+export async function closeSharedBrowser(): Promise<void> {
+  const launched = shared;
+  shared = undefined;
+  await launched?.then(
+    (browser) => browser.close(),
+    () => undefined,
+  );
+}
+
 /**
  * A fresh context (its own cookie jar) with a fixed viewport, so screenshots look alike everywhere.
  * `ignoreHTTPSErrors` accepts the test's self-signed certificate.
