@@ -279,7 +279,8 @@ function clientKeyPrefix(client: RedisClient): string {
 
 function toStoreError(operation: string, err: unknown): RedisStoreError {
   if (err instanceof RedisStoreError) return err;
-  const message = messageOf(err);
+  // Redis quotes the arguments of a command it does not know (the key, hence the session id): drop them.
+  const message = messageOf(err).replace(/, with args beginning with:[\s\S]*$/, "");
   if (/unknown command/i.test(message) && /getex/i.test(message)) {
     return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause: err });
   }
