@@ -75,7 +75,8 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   },
 };
 
-function listen(server: Server): Promise<RunningApp> {
+/** Listen on 127.0.0.1 and a free port; `close()` also drops kept-alive connections. */
+export function listen(server: Server): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
@@ -92,7 +93,8 @@ function listen(server: Server): Promise<RunningApp> {
   });
 }
 
-const expressModule: typeof express = process.env.SHARED_SESSION_EXPRESS_MODULE
+/** Express as the tests use it: the repository's, or the one `SHARED_SESSION_EXPRESS_MODULE` names. */
+export const expressModule: typeof express = process.env.SHARED_SESSION_EXPRESS_MODULE
   ? ((await import(process.env.SHARED_SESSION_EXPRESS_MODULE)) as { default: typeof express }).default
   : express;
 

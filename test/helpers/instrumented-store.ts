@@ -40,11 +40,33 @@ export class InstrumentedStore implements SessionStore {
     return this.calls.filter((c) => WRITES.has(c.op)).length;
   }
 
-  /** Forget the calls, the faults and the delay. */
+  #gate: Promise<void> | null = null;
+  #arrived: (() => void) | null = null;
+
+  /**
+   * Hold every write (create/update/compareAndSet) until `open()` is called. `arrived` resolves when
+   * the first held write reaches the store: from then on a test knows the write is pending.
+   */
+  holdWrites(): { arrived: Promise<void>; open(): void } {
+    let open!: () => void;
+    this.#gate = new Promise<void>((resolve) => (open = resolve));
+    const arrived = new Promise<void>((resolve) => (this.#arrived = resolve));
+    return {
+      arrived,
+      open: () => {
+        this.#gate = null;
+        open();
+      },
+    };
+  }
+
+  /** Forget the calls, the faults, the delay and any hold. */
   reset(): void {
     this.calls.length = 0;
     this.faults.clear();
     this.writeDelayMs = 0;
+    this.#gate = null;
+    this.#arrived = null;
   }
 
   get(id: string, ttl?: number): Promise<string | null> {
@@ -68,7 +90,14 @@ export class InstrumentedStore implements SessionStore {
     this.calls.push({ op, id, faulted: fault !== undefined });
     if (fault === "throw") throw new Error(`injected ${op} failure`);
     if (fault === "hang") return new Promise<T>(() => {});
-    if (this.writeDelayMs > 0 && WRITES.has(op)) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+    if (WRITES.has(op)) {
+      if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
+      const gate = this.#gate;
+      if (gate !== null) {
+        this.#arrived?.();
+        await gate;
+      }
+    }
     return call();
   }
 }

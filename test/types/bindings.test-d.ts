@@ -76,7 +76,8 @@ describe("koa: ctx.session", () => {
     const ctx = {} as Context;
     ctx.session = null;
     ctx.session = { theme: "light", userId: 3 };
-    ctx.session = ctx.session;
+    const same: Session = ctx.session;
+    ctx.session = same;
     // @ts-expect-error wrong data type
     ctx.session = { theme: "blue" };
     // @ts-expect-error not data
