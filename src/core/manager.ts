@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
-import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
-import { resolveSecrets, sign, verify } from "./signing.js";
+import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
+import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
+import { resolveSecrets, sign } from "./signing.js";
 import type { SessionStore } from "./store.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
 
@@ -78,6 +79,15 @@ export interface SessionOptions<D extends object = SessionData> {
   owner?: (data: Readonly<Partial<D>>) => string | number | null | undefined;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
   ownerMetadata?: (data: Readonly<Partial<D>>) => Record<string, string | number | boolean | null> | undefined;
+  /**
+   * Migration from express-session + connect-redis without logging anyone out.
+   * `"express-session"`: read and write exactly their cookie (`s:` + signature, percent-encoded;
+   * name `connect.sid` by default) and record (JSON with a `cookie` object), so old and new processes
+   * share users during a rolling deploy. `"express-session-read"`: once no old process is left,
+   * still accept their cookies and records but write ours, converting each session as it is used.
+   * New sessions always get our ids. Needs the JSON serializer.
+   */
+  compat?: "express-session" | "express-session-read";
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -232,6 +242,9 @@ export class SessionManager<D extends object = SessionData> {
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
   readonly #owner: ((data: Readonly<Partial<D>>) => string | number | null | undefined) | undefined;
   readonly #ownerMetadata: SessionOptions<D>["ownerMetadata"];
+  readonly #codec: Codec;
+  /** Convert legacy cookies and records to ours as they are used. */
+  readonly #convertLegacy: boolean;
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -245,7 +258,14 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.store = store;
     this.#secrets = resolveSecrets(options.secret);
-    this.cookieName = options.name ?? "sid";
+    const compat = options.compat;
+    if (compat !== undefined && compat !== "express-session" && compat !== "express-session-read") {
+      throw new SessionConfigError(`compat must be "express-session" or "express-session-read", got ${JSON.stringify(compat)}`);
+    }
+    if (compat !== undefined && options.serializer !== undefined && options.serializer !== jsonSerializer) {
+      throw new SessionConfigError("compat mode reads and writes express-session's JSON records: leave serializer unset");
+    }
+    this.cookieName = options.name ?? (compat ? "connect.sid" : "sid");
     this.#cookie = resolveCookie(this.cookieName, options.cookie);
     this.idleTimeout = positiveInt("idleTimeout", options.idleTimeout, 86_400);
     this.absoluteTimeout = positiveInt("absoluteTimeout", options.absoluteTimeout, 604_800);
@@ -296,6 +316,21 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.#owner = options.owner;
     this.#ownerMetadata = options.ownerMetadata;
+    const context = {
+      secrets: this.#secrets,
+      validateId: this.#validateId,
+      serializer,
+      cookie: this.#cookie,
+      cookieOptions: {
+        path: options.cookie?.path ?? "/",
+        domain: options.cookie?.domain,
+        httpOnly: options.cookie?.httpOnly !== false,
+        sameSite: options.cookie?.sameSite ?? "lax",
+      },
+      absoluteTimeout: this.absoluteTimeout,
+    };
+    this.#codec = compat === undefined ? nativeCodec(context) : expressSessionCodec(context, compat === "express-session");
+    this.#convertLegacy = compat === "express-session-read";
   }
 
   /**
@@ -309,7 +344,7 @@ export class SessionManager<D extends object = SessionData> {
     if (values.length === 0) return this.#fresh(secure, false, false);
     let verified = null;
     for (const value of values) {
-      verified = verify(value, this.#secrets, this.#validateId);
+      verified = this.#codec.readCookie(value);
       if (verified) break;
     }
     if (verified === null) {
@@ -330,14 +365,13 @@ export class SessionManager<D extends object = SessionData> {
       this.#emit("rejected", { reason: "unknown" });
       return this.#fresh(secure, true, false);
     }
-    const decoded = decodeRecord(raw);
-    const data = decoded && parseData(this.#serializer, decoded.dataText);
-    if (!decoded || !data) {
+    const now = Date.now();
+    const decoded = this.#codec.decode(raw, now);
+    if (!decoded) {
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
       this.#emit("rejected", { reason: "corrupt" });
       return this.#fresh(secure, true, false);
     }
-    const now = Date.now();
     const remainingMs = decoded.meta.expiresAt - now;
     if (remainingMs <= 0) {
       this.#log("debug", "session.expired", "session is past its absolute deadline", id);
@@ -356,15 +390,15 @@ export class SessionManager<D extends object = SessionData> {
       loadedText: decoded.dataText,
       loadedRecord: raw,
       secure,
-      sendCookie: verified.secretIndex > 0,
+      sendCookie: verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy),
       clearCookie: false,
-      refresh: false,
+      refresh: this.#convertLegacy && decoded.legacy,
       forceSave: false,
       disabled: false,
       manager: this as SessionManager<never>,
     };
     const session = new SessionImpl(state) as unknown as Session<D>;
-    this.#assignData(session, data, id);
+    this.#assignData(session, decoded.data, id);
     if (this.#refreshOnGet) {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
       if (remainingMs < this.idleTimeout * 1000) {
@@ -436,9 +470,8 @@ export class SessionManager<D extends object = SessionData> {
           this.#call("get", () => this.store.get(id)),
           this.store.ttl ? this.#call("ttl", () => this.store.ttl!(id)) : Promise.resolve(null),
         ]);
-        const decoded = raw === null ? null : decodeRecord(raw);
-        const data = decoded && parseData(this.#serializer, decoded.dataText);
-        if (!decoded || !data || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
+        const decoded = raw === null ? null : this.#codec.decode(raw, now);
+        if (!decoded || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
           await this.#call("owners.remove", () => index.remove(key, id)).catch(noop);
           return null;
         }
@@ -449,7 +482,7 @@ export class SessionManager<D extends object = SessionData> {
           lastActiveAt: Math.min(now, Math.max(decoded.meta.writtenAt, inferred)),
           expiresAt: decoded.meta.expiresAt,
           current: id === currentId,
-          metadata: this.#ownerMetadata?.(data as Partial<D>),
+          metadata: this.#ownerMetadata?.(decoded.data as Partial<D>),
         };
         return session;
       }),
@@ -575,14 +608,14 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) return;
     const id = state.id;
     const raw = await this.#call("get", () => this.store.get(id));
-    const decoded = raw === null ? null : decodeRecord(raw);
-    const data = decoded && parseData(this.#serializer, decoded.dataText);
+    const now = Date.now();
+    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now);
     clearData(session);
-    if (!decoded || !data || decoded.meta.expiresAt <= Date.now()) {
+    if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
       return;
     }
-    this.#assignData(session, data, id);
+    this.#assignData(session, decoded.data, id);
     state.meta = decoded.meta;
     state.loadedText = decoded.dataText;
     state.loadedRecord = raw;
@@ -682,8 +715,8 @@ export class SessionManager<D extends object = SessionData> {
     return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
   }
 
-  #encode(meta: RecordMeta, dataText: string): string {
-    const record = encodeRecord(meta, dataText);
+  #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean): string {
+    const record = this.#codec.encode(meta, dataText, data, secure);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: skip counting when it cannot be over.
     if (record.length * 3 > this.maxSize) {
       const size = Buffer.byteLength(record);
@@ -698,7 +731,7 @@ export class SessionManager<D extends object = SessionData> {
     const dataText = this.#serializer.stringify(data);
     if (!state.persisted) {
       if (dataText === this.#emptyText && !state.forceSave && !explicit) return false;
-      return this.#create(state, dataText, this.#ownerOf(data));
+      return this.#create(state, dataText, data);
     }
     if (dataText === state.loadedText && !state.refresh) return false;
     const now = Date.now();
@@ -713,7 +746,7 @@ export class SessionManager<D extends object = SessionData> {
     }
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
-    const record = this.#encode(meta, dataText);
+    const record = this.#encode(meta, dataText, data, state.secure);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
@@ -738,11 +771,12 @@ export class SessionManager<D extends object = SessionData> {
     return meta;
   }
 
-  async #create(state: State, dataText: string, owner: string | undefined): Promise<boolean> {
+  async #create(state: State, dataText: string, data: Record<string, unknown>): Promise<boolean> {
     const now = Date.now();
+    const owner = this.#ownerOf(data);
     const meta = this.#meta(state.meta, now, owner);
     const ttl = this.#ttl(meta, now);
-    const record = this.#encode(meta, dataText);
+    const record = this.#encode(meta, dataText, data, state.secure);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = this.#idOf(state);
       await this.#indexOwner(id, owner, meta.expiresAt);
@@ -778,11 +812,10 @@ export class SessionManager<D extends object = SessionData> {
         return true;
       }
       if (result.status === "missing") break;
-      const current = decodeRecord(result.current);
-      const theirs = current && parseData(this.#serializer, current.dataText);
-      if (!current || !theirs) break;
+      const current = this.#codec.decode(result.current, Date.now());
+      if (!current) break;
       changes ??= this.#changes(session, state.loadedText!);
-      const merged: Record<string, unknown> = { ...theirs };
+      const merged: Record<string, unknown> = { ...current.data };
       for (const [key, value] of changes) {
         if (value === undefined) delete merged[key];
         else merged[key] = value;
@@ -792,7 +825,7 @@ export class SessionManager<D extends object = SessionData> {
       const owner = this.#ownerOf(merged);
       if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
       meta = this.#meta(current.meta, Date.now(), owner);
-      record = this.#encode(meta, dataText);
+      record = this.#encode(meta, dataText, merged, state.secure);
       clearData(session);
       this.#assignData(session, merged, id);
       if (dataText === current.dataText) {
@@ -843,7 +876,7 @@ export class SessionManager<D extends object = SessionData> {
       (this.#cookie.maxAge !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
     if (!resend) return undefined;
     state.sendCookie = false;
-    return serializeCookie(this.#cookie, sign(state.id, this.#secrets), state.secure);
+    return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
   /** Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}. */
