@@ -1,10 +1,14 @@
 // node:http with the framework-agnostic core: load at the start, commit before the response.
 // Any framework binds the same way. Run: REDIS_URL=redis://127.0.0.1:6379 npm run example:http
 import { createServer } from "node:http";
+import { URL } from "node:url";
 import { createSessionManager, StoreUnavailableError } from "shared-session";
-import { page, parseForm, port, secret, storeFromEnv } from "./shared.mjs";
+import { announce, closeOnSignal, cookieName, host, page, parseForm, port, secret, storeFromEnv, trustProxy, whoami } from "./shared.mjs";
 
-const sessions = createSessionManager({ store: storeFromEnv(), secret });
+const sessions = createSessionManager({ store: storeFromEnv(), secret, name: cookieName });
+
+// HTTPS as the client sees it: behind a TLS-terminating proxy (TRUST_PROXY=1), as the proxy says.
+const isHttps = (req) => (trustProxy ? req.headers["x-forwarded-proto"]?.split(",")[0].trim() === "https" : Boolean(req.socket.encrypted));
 
 async function readBody(req) {
   let text = "";
@@ -15,7 +19,7 @@ async function readBody(req) {
 async function handle(req, res, session) {
   const url = new URL(req.url, "http://localhost");
   if (req.method === "GET" && url.pathname === "/") return [200, "text/html", page("node:http", session)];
-  if (req.method === "GET" && url.pathname === "/me") return [200, "application/json", JSON.stringify({ user: session.user ?? null, count: session.count ?? 0 })];
+  if (req.method === "GET" && url.pathname === "/me") return [200, "application/json", JSON.stringify(whoami(session))];
   if (req.method === "POST" && url.pathname === "/login") {
     const { user } = parseForm(await readBody(req));
     if (!user) return [400, "text/plain", "user is required"];
@@ -38,7 +42,7 @@ async function handle(req, res, session) {
 
 const server = createServer(async (req, res) => {
   try {
-    const session = await sessions.load(req.headers.cookie, { secure: false });
+    const session = await sessions.load(req.headers.cookie, { secure: isHttps(req) });
     const [status, typeOrLocation, body] = await handle(req, res, session);
     const { setCookie } = await sessions.commit(session); // before the response: the write is in the store
     if (setCookie) res.setHeader("Set-Cookie", setCookie);
@@ -54,5 +58,5 @@ const server = createServer(async (req, res) => {
   }
 });
 
-server.listen(port, "127.0.0.1", () => console.log(`node:http example on http://127.0.0.1:${server.address().port}`));
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));
+server.listen(port, host, () => announce("node:http", server));
+closeOnSignal(() => new Promise((resolve) => server.close(resolve)));
