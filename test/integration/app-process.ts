@@ -3,7 +3,7 @@
  * to them the way a browser does. Used by the example, cross-process and memory tests and by
  * `npm run demo`.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,6 +60,18 @@ function lockHolderAlive(): boolean {
   }
 }
 
+/** `npm run build`, asynchronously: the test worker must keep answering its runner meanwhile. */
+function runBuild(): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const build = spawn("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    build.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    build.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    build.once("error", reject);
+    build.once("close", (status) => resolve({ status, output }));
+  });
+}
+
 /**
  * Makes sure dist/ is built from the current sources: runs `npm run build` when dist/ is missing or
  * stale, once, whichever test file (worker) gets there first; the others wait for it. Throws with
@@ -82,10 +94,8 @@ export async function ensureBuilt(): Promise<void> {
       writeFileSync(join(LOCK_DIR, "pid"), String(process.pid));
       const problem = distProblem();
       if (problem === undefined) return;
-      const build = spawnSync("npm", ["run", "build"], { cwd: REPO_ROOT, encoding: "utf8", timeout: 180_000 });
-      if (build.status !== 0) {
-        throw new Error(`${problem}, and \`npm run build\` failed (status ${String(build.status)}):\n${build.stdout}\n${build.stderr}`);
-      }
+      const build = await runBuild();
+      if (build.status !== 0) throw new Error(`${problem}, and \`npm run build\` failed (status ${String(build.status)}):\n${build.output}`);
       // Only presence now: a source edited while the build ran is for the next run to pick up.
       const missing = DIST_FILES.find((file) => !existsSync(join(REPO_ROOT, "dist", file)));
       if (missing !== undefined) throw new Error(`\`npm run build\` ran but dist/${missing} is missing`);
