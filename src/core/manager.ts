@@ -879,35 +879,43 @@ export class SessionManager<D extends object = SessionData> {
     return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
-  /** Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}. */
-  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const pending = run();
-      pending.catch(noop); // a late rejection after a timeout must not go unhandled
-      return await Promise.race([
-        pending,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter })),
-            this.#timeoutMs,
-          );
-        }),
-      ]);
-    } catch (err) {
-      const error =
-        err instanceof StoreUnavailableError
-          ? err
-          : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
-              cause: err,
-              retryAfter: this.retryAfter,
-            });
-      this.#log("error", "store.error", error.message, undefined, error);
-      this.#emit("storeError", { operation, error });
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}.
+   * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
+   */
+  #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown): void => {
+        if (settled) return; // a late rejection after a timeout is dropped, never unhandled
+        settled = true;
+        clearTimeout(timer);
+        const error =
+          err instanceof StoreUnavailableError
+            ? err
+            : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
+                cause: err,
+                retryAfter: this.retryAfter,
+              });
+        this.#log("error", "store.error", error.message, undefined, error);
+        this.#emit("storeError", { operation, error });
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter })),
+        this.#timeoutMs,
+      );
+      try {
+        run().then((value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        }, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
   }
 
   #log(level: SessionLogEntry["level"], event: string, message: string, id?: string, error?: unknown): void {
