@@ -201,7 +201,7 @@ describe.each(BACKENDS)("on $name", ({ open }) => {
     });
 
     describe.each<Fault>(["throw", "hang"])("a store that fails (%s)", (fault) => {
-      const failing = { retryAfter: 7, storeTimeout: 0.3 };
+      const failing = { retryAfter: 7, storeTimeout: 0.5 };
 
       function inject(store: InstrumentedStore, ops: StoreOp[]): void {
         for (const op of ops) store.faults.set(op, fault);

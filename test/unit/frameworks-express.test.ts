@@ -166,6 +166,27 @@ describe("the response head waits for the session write", () => {
     expect((await request(url, "/me", { cookie })).json()).toEqual({ visits: 2 });
   });
 
+  it("survives a client that goes away while the write is held", async () => {
+    const { store, url } = await setup((app) =>
+      app.post("/go", (req, res) => {
+        req.session.visits = 1;
+        res.write("a");
+        res.end("b");
+      }),
+    );
+    const gate = store.holdWrites();
+    const controller = new AbortController();
+    const aborted = fetch(`${url}/go`, { method: "POST", signal: controller.signal }).catch((err: unknown) => err);
+    await gate.arrived;
+    controller.abort();
+    expect(await aborted).toBeInstanceOf(Error);
+    await settle();
+    gate.open();
+    await settle();
+    expect(store.writes()).toBe(1);
+    expect((await request(url, "/me")).status).toBe(200);
+  });
+
   it("calls the app's end callback and loads once when mounted twice", async () => {
     let ended = false;
     const { store, url } = await setup((app) => {
