@@ -8,203 +8,23 @@
  * command counts), and what was logged (hashed ids only, never the raw id).
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import net from "node:net";
 import signature from "cookie-signature";
-import express from "express";
 import Fastify from "fastify";
-import Koa from "koa";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { expressSession } from "../../src/frameworks/express.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { encodeRecord, hashId, SessionConfigError, SessionTooLargeError } from "../../src/index.js";
-import type { Session, SessionLogEntry, SessionOptions } from "../../src/index.js";
-import { redisBackend, type Backend } from "../helpers/session-backends.js";
+import type { SessionOptions } from "../../src/index.js";
 import type { InstrumentedStore } from "../helpers/instrumented-store.js";
+import { redisBackend, type Backend } from "../helpers/session-backends.js";
+import { BIG, FRAMEWORKS, idOfValue, raw, sid, startApp, type App, type Data } from "./failure-support.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
 const RETIRED = "a-retired-secret-that-is-32-chars-long!";
 const STRANGER = "a-secret-this-app-has-never-configured!!";
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const BIG = 3 * 1024 * 1024;
-
-type Data = Record<string, unknown>;
-type FrameworkName = "express" | "koa" | "fastify";
-
-interface App {
-  readonly port: number;
-  readonly url: string;
-  readonly logs: SessionLogEntry[];
-  /** Errors the app's error handling saw (not the client's garbage: those must never get here). */
-  readonly errors: unknown[];
-  close(): Promise<void>;
-}
-
-/** What every framework's app does with the session, written once. */
-const ROUTES: Record<string, (s: Session<Data>) => Promise<unknown> | unknown> = {
-  "GET /noop": () => ({ ok: true }),
-  "GET /me": (s) => ({
-    userId: s.userId ?? null,
-    visits: s.visits ?? null,
-    isNew: s.isNew,
-    keys: Object.keys(s),
-    polluted: (({}) as Data).polluted ?? null,
-  }),
-  "POST /visit": (s) => {
-    s.visits = (Number(s.visits) || 0) + 1;
-    return { visits: s.visits };
-  },
-  "POST /login": async (s) => {
-    await s.regenerate(); // the fixation defence the README tells apps to use
-    s.userId = 1;
-    return { ok: true };
-  },
-  "POST /logout": async (s) => {
-    await s.destroy();
-    return { ok: true };
-  },
-  "POST /big": (s) => {
-    s.blob = "x".repeat(BIG);
-    return { ok: true };
-  },
-};
-
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-async function startApp(framework: FrameworkName, options: SessionOptions): Promise<App> {
-  const logs: SessionLogEntry[] = [];
-  const errors: unknown[] = [];
-  const opts: SessionOptions = { ...options, logger: (entry) => logs.push(entry) };
-  if (framework === "express") {
-    const app = express();
-    app.set("env", "test"); // the final handler answers errors without printing them
-    app.use(expressSession(opts));
-    for (const [key, route] of Object.entries(ROUTES)) {
-      const [method, path] = key.split(" ") as [string, string];
-      app[method === "GET" ? "get" : "post"](path, async (req, res) => {
-        res.json(await route(req.session as unknown as Session<Data>));
-      });
-    }
-    app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
-      errors.push(err);
-      next(err);
-    });
-    const server = createServer(app);
-    const port = await listen(server);
-    return { port, url: `http://127.0.0.1:${port}`, logs, errors, close: () => closeServer(server) };
-  }
-  if (framework === "koa") {
-    const app = new Koa();
-    app.silent = true;
-    app.on("error", (err: unknown) => errors.push(err));
-    app.use(koaSession(opts));
-    app.use(async (ctx) => {
-      const route = ROUTES[`${ctx.method} ${ctx.path}`];
-      if (route === undefined) return;
-      ctx.body = await route(ctx.session as unknown as Session<Data>);
-    });
-    const server = createServer(app.callback());
-    const port = await listen(server);
-    return { port, url: `http://127.0.0.1:${port}`, logs, errors, close: () => closeServer(server) };
-  }
-  const app = Fastify();
-  app.addHook("onError", async (_request, _reply, err) => {
-    errors.push(err);
-  });
-  await app.register(fastifySession, opts);
-  for (const [key, route] of Object.entries(ROUTES)) {
-    const [method, url] = key.split(" ") as ["GET" | "POST", string];
-    app.route({ method, url, handler: async (request) => route(request.session as unknown as Session<Data>) });
-  }
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const port = (app.server.address() as AddressInfo).port;
-  return { port, url: `http://127.0.0.1:${port}`, logs, errors, close: () => app.close() };
-}
-
-interface RawResponse {
-  status: number;
-  /** Header lines as sent, lower-cased names. */
-  headers: [string, string][];
-  setCookies: string[];
-  body: string;
-}
-
-/**
- * One request over a raw socket: the Cookie header's bytes go out exactly as given (latin1, so
- * every code below 256 is one byte). Fails the test if no complete answer comes within 10 s.
- */
-function raw(port: number, method: string, path: string, cookie: string | undefined): Promise<RawResponse> {
-  const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${cookie === undefined ? "" : `Cookie: ${cookie}\r\n`}Content-Length: 0\r\nConnection: close\r\n\r\n`;
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no complete answer to ${method} ${path} within 10 s`));
-    }, 10_000);
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-    socket.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString("latin1");
-      const split = text.indexOf("\r\n\r\n");
-      const [statusLine = "", ...lines] = text.slice(0, split === -1 ? text.length : split).split("\r\n");
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0);
-      if (status === 0) {
-        reject(new Error(`not an HTTP answer: ${JSON.stringify(text.slice(0, 200))}`));
-        return;
-      }
-      const headers = lines.map((line): [string, string] => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]);
-      let body = split === -1 ? "" : Buffer.from(text.slice(split + 4), "latin1").toString("utf8");
-      if (headers.some(([n, v]) => n === "transfer-encoding" && v === "chunked")) body = unchunk(body);
-      resolve({ status, headers, setCookies: headers.filter(([n]) => n === "set-cookie").map(([, v]) => v), body });
-    });
-    socket.write(Buffer.from(head, "latin1"));
-  });
-}
-
-function unchunk(body: string): string {
-  let out = "";
-  let rest = body;
-  for (;;) {
-    const nl = rest.indexOf("\r\n");
-    const size = parseInt(rest.slice(0, nl), 16);
-    if (!(size > 0)) return out;
-    out += rest.slice(nl + 2, nl + 2 + size);
-    rest = rest.slice(nl + 2 + size + 2);
-  }
-}
-
-/** The sid cookie a response set: its value, or "" for a clearing one; undefined when none. */
-function sid(response: RawResponse): string | undefined {
-  const cookies = response.setCookies.filter((c) => c.startsWith("sid="));
-  expect(cookies.length).toBeLessThanOrEqual(1);
-  const cookie = cookies[0];
-  if (cookie === undefined) return undefined;
-  return cookie.slice(4, cookie.indexOf(";"));
-}
-
-function idOfValue(value: string): string {
-  return value.slice(0, value.lastIndexOf("."));
-}
 
 /** Ids, cookie values and fragments that must never appear in a log line. */
 function expectNotLogged(app: App, ...secrets: string[]): void {
@@ -213,8 +33,6 @@ function expectNotLogged(app: App, ...secrets: string[]): void {
   );
   for (const secret of secrets) if (secret.length >= 8) expect(text).not.toContain(secret);
 }
-
-const FRAMEWORKS: FrameworkName[] = ["express", "koa", "fastify"];
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -579,7 +397,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
       expect(await backend.since(before)).toEqual({ reads: 1, writes: 0, total: 1 });
       expect(await admin.get(backend.prefix + id)).toBe(stored);
       const me = await raw(app.port, "GET", "/me", `sid=${value}`);
-      expect(JSON.parse(me.body)).toMatchObject({ userId: 1, isNew: false, keys: ["userId"] });
+      expect(JSON.parse(me.body)).toMatchObject({ userId: 1, visits: 1, isNew: false, keys: ["userId", "visits"] });
     });
 
     it("an empty or short secret is refused when the binding is created, never at a request", async () => {
