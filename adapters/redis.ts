@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
-import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
+import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../src/index.js";
 import { escapeGlob } from "./redis/glob.js";
-import { COMPARE_AND_SET_LUA, COMPARE_AND_SET_SHA } from "./redis/lua.js";
+import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
 
 export { createRedisClient } from "./redis/client.js";
 export type { RedisClusterClientOptions, RedisServerClientOptions } from "./redis/client.js";
@@ -53,7 +53,10 @@ export type RedisStoreErrorCode =
 /** An operation of {@link RedisStore} failed. The message starts with `RedisStore`; `cause` holds the client's error. */
 export class RedisStoreError extends SessionError {
   declare readonly code: RedisStoreErrorCode;
-  /** The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet` or `list`. */
+  /**
+   * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`,
+   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`.
+   */
   readonly operation: string;
 
   constructor(code: RedisStoreErrorCode, operation: string, message: string, options?: { cause?: unknown }) {
@@ -62,7 +65,14 @@ export class RedisStoreError extends SessionError {
   }
 }
 
-const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: false });
+const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: true });
+/**
+ * Owner index keys live at `<prefix>owner:<owner>`. Session ids never start with this (the store
+ * refuses them), so the two kinds of key cannot collide.
+ */
+const OWNER_NAMESPACE = "owner:";
+/** Longest owner id, in characters, before escaping. */
+const MAX_OWNER_LENGTH = 1024;
 /** Statuses of a client that has not connected yet; any other non-ready status means an outage or a closed client. */
 const STARTING = new Set(["wait", "connecting", "connect"]);
 const CLOSED = new Set(["end", "disconnecting"]);
@@ -78,8 +88,14 @@ function messageOf(err: unknown): string {
  *
  * One key per session, `<prefix><id>`, holding the record as a string with the session's TTL. A read
  * that extends the idle TTL is one `GETEX key EX ttl`; create is `SET NX EX`, update `SET XX EX`,
- * touch `EXPIRE`, destroy `DEL`; compare-and-set is one Lua script on the key. No command touches
- * two keys, so every operation works on a Cluster.
+ * touch `EXPIRE`, destroy `DEL`; compare-and-set is one Lua script on the key.
+ *
+ * Owner index (`owners`, for the manager's `owner` option): one sorted set per owner at
+ * `<prefix>owner:<owner>` (`{`, `}` and `%` in the owner percent-encoded), members the session ids,
+ * scores their absolute deadlines in Unix ms. It expires with its last session and drops stale
+ * members whenever it is written or read.
+ *
+ * No command touches two keys, so every operation works on a Cluster.
  *
  * Every operation is bounded by `timeout` and fails at once while the client is disconnected (after
  * it first connected): commands are never left to pile up in the client's offline queue.
@@ -137,38 +153,80 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  #key(id: string): string {
+  /**
+   * Owner index: `add` and `entries` are one Lua script each on the owner's sorted set, `remove` one
+   * `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
+   */
+  readonly owners: OwnerIndex = {
+    add: async (owner, id, expiresAt) => {
+      const key = this.#ownerKey("owners.add", owner);
+      checkId("owners.add", id);
+      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.add", `RedisStore: owners.add needs a deadline in whole Unix milliseconds, got ${String(expiresAt)}`);
+      }
+      await this.#script("owners.add", OWNER_ADD, key, id, expiresAt, Date.now());
+    },
+    remove: async (owner, id) => {
+      const key = this.#ownerKey("owners.remove", owner);
+      await this.#run("owners.remove", () => this.client.zrem(key, id));
+    },
+    entries: async (owner) => {
+      const key = this.#ownerKey("owners.entries", owner);
+      const reply = await this.#script("owners.entries", OWNER_ENTRIES, key, Date.now());
+      if (!Array.isArray(reply) || reply.length % 2 !== 0) {
+        throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.entries", "RedisStore: owners.entries got an unexpected reply");
+      }
+      const entries: OwnerEntry[] = [];
+      for (let i = 0; i < reply.length; i += 2) entries.push({ id: String(reply[i]), expiresAt: Number(reply[i + 1]) });
+      return entries;
+    },
+  };
+
+  /** The session key of `id`. Ids in the owner index's namespace are refused: they would name an index key. */
+  #key(operation: string, id: string): string {
+    checkId(operation, id);
     return this.prefix + id;
   }
 
+  /**
+   * Key of an owner's index. `{` and `}` are percent-encoded (with `%` itself) so that an owner id
+   * cannot pick its Cluster slot through a hash tag; distinct owners still get distinct keys.
+   */
+  #ownerKey(operation: string, owner: string): string {
+    if (typeof owner !== "string" || owner.length === 0 || owner.length > MAX_OWNER_LENGTH) {
+      throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: ${operation} needs an owner id of 1 to ${MAX_OWNER_LENGTH} characters`);
+    }
+    return this.prefix + OWNER_NAMESPACE + owner.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  }
+
   async get(id: string, ttl?: number): Promise<string | null> {
-    if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key(id)));
+    if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key("get", id)));
     checkTtl("get", ttl);
-    return this.#run("get", () => this.client.getex(this.#key(id), "EX", ttl));
+    return this.#run("get", () => this.client.getex(this.#key("get", id), "EX", ttl));
   }
 
   async create(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("create", ttl);
-    return (await this.#run("create", () => this.client.set(this.#key(id), record, "EX", ttl, "NX"))) === "OK";
+    return (await this.#run("create", () => this.client.set(this.#key("create", id), record, "EX", ttl, "NX"))) === "OK";
   }
 
   async update(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("update", ttl);
-    return (await this.#run("update", () => this.client.set(this.#key(id), record, "EX", ttl, "XX"))) === "OK";
+    return (await this.#run("update", () => this.client.set(this.#key("update", id), record, "EX", ttl, "XX"))) === "OK";
   }
 
   async touch(id: string, ttl: number): Promise<boolean> {
     checkTtl("touch", ttl);
-    return (await this.#run("touch", () => this.client.expire(this.#key(id), ttl))) === 1;
+    return (await this.#run("touch", () => this.client.expire(this.#key("touch", id), ttl))) === 1;
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#run("destroy", () => this.client.del(this.#key(id)));
+    await this.#run("destroy", () => this.client.del(this.#key("destroy", id)));
   }
 
   /** Seconds of TTL Redis holds for `id` (`TTL key`), or `null` when the key is absent or has no expiry. */
   async ttl(id: string): Promise<number | null> {
-    const seconds = await this.#run("ttl", () => this.client.ttl(this.#key(id)));
+    const seconds = await this.#run("ttl", () => this.client.ttl(this.#key("ttl", id)));
     return seconds >= 0 ? seconds : null;
   }
 
@@ -178,16 +236,7 @@ export class RedisStore implements SessionStore {
    */
   async compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
     checkTtl("compareAndSet", ttl);
-    const key = this.#key(id);
-    const reply = await this.#run("compareAndSet", async () => {
-      try {
-        return await this.client.evalsha(COMPARE_AND_SET_SHA, 1, key, expected, record, ttl);
-      } catch (err) {
-        if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
-        // First use on this server (or after SCRIPT FLUSH / a restart): EVAL runs and caches it.
-        return this.client.eval(COMPARE_AND_SET_LUA, 1, key, expected, record, ttl);
-      }
-    });
+    const reply = await this.#script("compareAndSet", COMPARE_AND_SET, this.#key("compareAndSet", id), expected, record, ttl);
     if (reply === 1) return { status: "written" };
     if (reply === 0 || reply === null) return { status: "missing" };
     if (typeof reply === "string") return { status: "conflict", current: reply };
@@ -214,9 +263,27 @@ export class RedisStore implements SessionStore {
       do {
         const [next, keys] = await this.#run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount, "TYPE", "string"), node);
         cursor = next;
-        for (const key of keys) if (key.startsWith(full)) yield key.slice(full.length);
+        for (const key of keys) {
+          // TYPE string already leaves out the owner indexes (sorted sets); the namespace check is the second lock.
+          if (key.startsWith(full) && !key.startsWith(OWNER_NAMESPACE, full.length)) yield key.slice(full.length);
+        }
       } while (cursor !== "0");
     }
+  }
+
+  /**
+   * Run a Lua script on one key: `EVALSHA`, falling back to `EVAL` (which caches it) when the server
+   * does not have it yet (first use, a restart, `SCRIPT FLUSH`).
+   */
+  async #script(operation: string, lua: LuaScript, key: string, ...args: (string | number)[]): Promise<unknown> {
+    return this.#run(operation, async () => {
+      try {
+        return await this.client.evalsha(lua.sha, 1, key, ...args);
+      } catch (err) {
+        if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
+        return this.client.eval(lua.source, 1, key, ...args);
+      }
+    });
   }
 
   /** Detach from the client. The client stays open: it is yours to `quit()`. */
@@ -268,6 +335,13 @@ export class RedisStore implements SessionStore {
 function checkTtl(operation: string, ttl: number): void {
   if (!Number.isInteger(ttl) || ttl < 1) {
     throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: ${operation} needs a TTL in whole seconds >= 1, got ${String(ttl)}`);
+  }
+}
+
+/** Session ids in the owner index's namespace would name an index key: refused before anything is sent. */
+function checkId(operation: string, id: string): void {
+  if (id.startsWith(OWNER_NAMESPACE)) {
+    throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: session ids may not start with "${OWNER_NAMESPACE}" (owner indexes live there)`);
   }
 }
 

@@ -1,12 +1,22 @@
 import { createHash } from "node:crypto";
 
+/** A Lua script and the SHA-1 `EVALSHA` names it by. */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): LuaScript {
+  return { source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
 /**
  * Compare-and-set on one key (so it runs on any Cluster node).
  * KEYS[1] = session key, ARGV[1] = expected record, ARGV[2] = new record, ARGV[3] = TTL in seconds.
  * Returns 0 when the key is missing, 1 when the record was written, or the current record (a string)
  * on a conflict. Scripts are atomic: nothing runs between the GET and the SET.
  */
-export const COMPARE_AND_SET_LUA = `local current = redis.call('GET', KEYS[1])
+export const COMPARE_AND_SET = script(`local current = redis.call('GET', KEYS[1])
 if not current then
   return 0
 end
@@ -15,7 +25,28 @@ if current == ARGV[1] then
   return 1
 end
 return current
-`;
+`);
 
-/** SHA-1 of the script, as `EVALSHA` names it. */
-export const COMPARE_AND_SET_SHA = createHash("sha1").update(COMPARE_AND_SET_LUA).digest("hex");
+/**
+ * Add a session to an owner's index, a sorted set on one key (Cluster-safe).
+ * KEYS[1] = owner key, ARGV[1] = session id, ARGV[2] = its absolute deadline (Unix ms, the score),
+ * ARGV[3] = now (Unix ms, the caller's clock, the same clock the deadlines come from).
+ * Drops members whose deadline has passed, then sets the key to expire at the latest deadline left,
+ * so the index disappears with its last session. Returns the number of live members.
+ */
+export const OWNER_ADD = script(`redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
+return redis.call('ZCARD', KEYS[1])
+`);
+
+/**
+ * The live members of an owner's index, soonest deadline first, after dropping the stale ones.
+ * KEYS[1] = owner key, ARGV[1] = now (Unix ms). Returns `[id, deadline, id, deadline, ...]`.
+ */
+export const OWNER_ENTRIES = script(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'WITHSCORES')
+`);

@@ -1,0 +1,420 @@
+/**
+ * Sessions per owner on real Redis (standalone and a 3-master Cluster): RedisStore's owner index
+ * (one sorted set per owner) driven through the core by several manager instances, each with its
+ * own ioredis client, as separate app processes would be. Assertions read what the server holds:
+ * the members, scores and expiry of each owner's sorted set, the session keys, and command counts.
+ */
+import { randomUUID } from "node:crypto";
+import type { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
+import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
+import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+
+const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
+
+type Data = { userId?: string; device?: string; n?: number };
+type DataSession = Session<Data> & Data;
+
+afterAll(() => closeClients());
+
+/** The `name=value` pair of a Set-Cookie header, as a browser sends it back. */
+function cookiePair(setCookie: string): string {
+  return setCookie.split(";")[0]!;
+}
+
+/** One app process: its own client, store and manager, on the shared prefix. */
+interface Instance {
+  readonly manager: SessionManager<Data>;
+  readonly store: RedisStore;
+}
+
+/** A browser's view of one session: its cookie and the id it names (known to the test only). */
+interface Browser {
+  cookie: string;
+  id: string;
+}
+
+function instances(count: number, makeClient: () => Redis | Cluster, prefix: string, options: Partial<SessionOptions<Data>> = {}): Instance[] {
+  return Array.from({ length: count }, () => {
+    const store = new RedisStore({ client: tracked(makeClient()), prefix });
+    const manager = createSessionManager<Data>({
+      store,
+      secret: SECRET,
+      owner: (data) => data.userId,
+      ownerMetadata: (data) => ({ device: data.device ?? null }),
+      ...options,
+    });
+    return { manager, store };
+  });
+}
+
+/** One request: load from the cookie, run `handler`, commit. Returns the session and the cookie the browser holds after. */
+async function request(
+  { manager }: Instance,
+  cookie: string | undefined,
+  handler: (session: DataSession) => unknown = () => undefined,
+): Promise<{ session: DataSession; cookie: string | undefined }> {
+  const session = (await manager.load(cookie, { secure: false })) as DataSession;
+  await handler(session);
+  const { setCookie } = await manager.commit(session);
+  if (setCookie === undefined) return { session, cookie };
+  return { session, cookie: /Max-Age=0/.test(setCookie) ? undefined : cookiePair(setCookie) };
+}
+
+/** Log in as `userId` on `instance`: regenerate, then name the owner. */
+async function login(instance: Instance, userId: string, device: string): Promise<Browser> {
+  const { session, cookie } = await request(instance, undefined, async (s) => {
+    await s.regenerate();
+    s.userId = userId;
+    s.device = device;
+  });
+  expect(cookie).toBeDefined();
+  return { cookie: cookie!, id: session.id };
+}
+
+/** The members of an owner's sorted set with their scores, as the server holds them. */
+async function indexOf(raw: Redis | Cluster, key: string): Promise<Map<string, number>> {
+  const flat = await raw.zrange(key, 0, "-1", "WITHSCORES");
+  const members = new Map<string, number>();
+  for (let i = 0; i < flat.length; i += 2) members.set(flat[i]!, Number(flat[i + 1]));
+  return members;
+}
+
+/** The session is alive: its cookie loads its data through `instance`. */
+async function expectAlive(instance: Instance, browser: Browser, userId: string | undefined): Promise<void> {
+  const { session } = await request(instance, browser.cookie);
+  expect(session.isNew).toBe(false);
+  expect(session.id).toBe(browser.id);
+  expect(session.userId).toBe(userId);
+}
+
+/** The session is dead: its cookie yields a fresh, empty session through `instance`. */
+async function expectDead(instance: Instance, browser: Browser): Promise<void> {
+  const { session } = await request(instance, browser.cookie);
+  expect(session.isNew).toBe(true);
+  expect(session.userId).toBeUndefined();
+  expect(session.id).not.toBe(browser.id);
+}
+
+/** `PEXPIRETIME key` (Redis 7): the Unix ms at which the key expires; -1 without expiry, -2 when absent. */
+async function expireTime(raw: Redis | Cluster, key: string): Promise<number> {
+  return Number(await raw.call("PEXPIRETIME", key));
+}
+
+/** Port of the master serving each key of `keys` on a Cluster, from `CLUSTER KEYSLOT` and `CLUSTER SLOTS`. */
+async function mastersOf(raw: Cluster, keys: string[]): Promise<number[]> {
+  const ranges = (await raw.cluster("SLOTS")) as unknown as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+  return Promise.all(
+    keys.map(async (key) => {
+      const slot = Number(await raw.cluster("KEYSLOT", key));
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      if (range === undefined) throw new Error(`no master serves slot ${slot}`);
+      return range[2][1];
+    }),
+  );
+}
+
+const topologies = [
+  ["a standalone server", () => createRedisClient(services().redis.url), () => rawRedis(services().redis.url)],
+  ["a 3-master Cluster", () => createRedisClient({ clusterNodes: services().redisCluster.nodes }), () => rawCluster(services().redisCluster.nodes)],
+] as const;
+
+describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRaw) => {
+  const cluster = label.includes("Cluster");
+  let raw: Redis | Cluster;
+  beforeAll(async () => {
+    raw = makeRaw();
+    await raw.ping(); // connect, so a Cluster client knows its masters
+  });
+
+  /** Owner ids: on a Cluster, two whose index lands on each master; elsewhere any six. */
+  async function pickOwners(prefix: string): Promise<string[]> {
+    if (!cluster) return Array.from({ length: 6 }, (_, i) => `user-${i}`);
+    const perMaster = new Map<number, string[]>();
+    for (let i = 0; perMaster.size < 3 || [...perMaster.values()].some((owners) => owners.length < 2); i++) {
+      if (i > 1000) throw new Error("could not spread owners over three masters");
+      const owner = `user-${i}`;
+      const [port] = await mastersOf(raw as Cluster, [`${prefix}owner:${owner}`]);
+      const owners = perMaster.get(port!) ?? [];
+      if (owners.length < 2) perMaster.set(port!, [...owners, owner]);
+    }
+    return [...perMaster.values()].flat();
+  }
+
+  it("lists exactly each owner's live sessions, whichever process wrote or asks", async () => {
+    const prefix = uniquePrefix("redis-owners-list");
+    const apps = instances(3, makeClient, prefix);
+    const owners = await pickOwners(prefix);
+    // Four sessions per owner, logged in concurrently, round-robin over the processes.
+    const logins = owners.flatMap((owner) => Array.from({ length: 4 }, (_, n) => ({ owner, device: `device-${n}` })));
+    const browsers = await Promise.all(logins.map(({ owner, device }, i) => login(apps[i % apps.length]!, owner, device)));
+    const anonymous = await request(apps[0]!, undefined, (s) => {
+      s.n = 1; // a session without an owner: in no index
+    });
+    const byOwner = new Map(owners.map((owner) => [owner, browsers.filter((_, i) => logins[i]!.owner === owner)]));
+
+    for (const [owner, own] of byOwner) {
+      // What the server holds: one sorted set per owner, members = ids, scores = absolute deadlines.
+      const members = await indexOf(raw, `${prefix}owner:${owner}`);
+      expect([...members.keys()].sort()).toEqual(own.map((b) => b.id).sort());
+      for (const { id } of own) {
+        const meta = JSON.parse((await raw.get(`${prefix}${id}`))!.split("\n")[0]!) as { expiresAt: number; owner: string };
+        expect(meta.owner).toBe(owner);
+        expect(members.get(id)).toBe(meta.expiresAt);
+      }
+      // The set expires at its latest deadline: it never outlives its sessions.
+      expect(await expireTime(raw, `${prefix}owner:${owner}`)).toBe(Math.max(...members.values()));
+      // Every process lists the same sessions: hashed ids, creation order, metadata, the current one marked.
+      for (const app of apps) {
+        const current = await app.manager.load(own[1]!.cookie, { secure: false });
+        const listed = await app.manager.listSessions(owner, { current });
+        expect(listed.map((s) => s.session).sort()).toEqual(own.map((b) => hashId(b.id)).sort());
+        expect(listed.filter((s) => s.current).map((s) => s.session)).toEqual([hashId(own[1]!.id)]);
+        expect(listed.map((s) => s.metadata?.device).sort()).toEqual(["device-0", "device-1", "device-2", "device-3"]);
+        for (const s of listed) {
+          expect(s.expiresAt).toBe(members.get(own.find((b) => hashId(b.id) === s.session)!.id));
+          expect(s.createdAt).toBeLessThanOrEqual(s.lastActiveAt);
+        }
+      }
+    }
+    expect(await apps[1]!.manager.listSessions("nobody")).toEqual([]);
+
+    // list() yields session ids only: the owner sets live under the same prefix but are never ids.
+    const listed: string[] = [];
+    for await (const id of apps[2]!.manager.listIds()) listed.push(id);
+    expect(listed.sort()).toEqual([...browsers.map((b) => b.id), anonymous.session.id].sort());
+
+    if (cluster) {
+      // Owner sets and sessions both spread over the masters; each command touched one key.
+      const ownerMasters = await mastersOf(raw as Cluster, owners.map((owner) => `${prefix}owner:${owner}`));
+      const sessionMasters = await mastersOf(raw as Cluster, browsers.map((b) => `${prefix}${b.id}`));
+      expect(new Set(ownerMasters).size).toBe(3);
+      expect(new Set(sessionMasters).size).toBe(3);
+    }
+  });
+
+  it("log out everywhere except here: the others are dead on their next request in every process; other owners untouched", async () => {
+    const prefix = uniquePrefix("redis-owners-revoke");
+    const apps = instances(3, makeClient, prefix);
+    const [alice, bob] = (await pickOwners(prefix)).filter((_, i) => i % 2 === 0); // on a Cluster, two different masters
+    const aliceBrowsers = await Promise.all(Array.from({ length: 6 }, (_, i) => login(apps[i % 3]!, alice!, `a-${i}`)));
+    const bobBrowsers = await Promise.all(Array.from({ length: 3 }, (_, i) => login(apps[i % 3]!, bob!, `b-${i}`)));
+    const here = aliceBrowsers[2]!;
+
+    // Process 1 serves the "log out everywhere else" request of browser `here`.
+    let revoked = -1;
+    const answered = await request(apps[1]!, here.cookie, async (session) => {
+      revoked = await apps[1]!.manager.destroyOwnerSessions(alice!, { except: session });
+    });
+    expect(revoked).toBe(5);
+    expect(answered.session.id).toBe(here.id);
+
+    // The index and the server: only the current session is left for alice.
+    expect([...(await indexOf(raw, `${prefix}owner:${alice}`)).keys()]).toEqual([here.id]);
+    for (const browser of aliceBrowsers) expect(await raw.exists(`${prefix}${browser.id}`)).toBe(browser === here ? 1 : 0);
+
+    // Each revoked browser's very next request, through every process: a fresh empty session.
+    for (const browser of aliceBrowsers.filter((b) => b !== here)) {
+      for (const app of apps) await expectDead(app, browser);
+    }
+    for (const app of apps) await expectAlive(app, here, alice!);
+    for (const browser of bobBrowsers) for (const app of apps) await expectAlive(app, browser, bob!);
+    expect((await apps[2]!.manager.listSessions(bob!)).map((s) => s.session).sort()).toEqual(bobBrowsers.map((b) => hashId(b.id)).sort());
+    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(here.id)]);
+
+    // And all of them, from yet another process: the current one goes too.
+    expect(await apps[2]!.manager.destroyOwnerSessions(alice!)).toBe(1);
+    for (const app of apps) await expectDead(app, here);
+    expect(await raw.exists(`${prefix}owner:${alice}`)).toBe(0);
+
+    // One session by the hash listSessions shows ("sign out that device").
+    const [first, ...rest] = bobBrowsers;
+    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(first!.id))).toBe(true);
+    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(first!.id))).toBe(false);
+    await expectDead(apps[1]!, first!);
+    for (const browser of rest) await expectAlive(apps[2]!, browser, bob!);
+  });
+
+  it("regenerate() moves the entry to the new id; an owner change and logout move it out", async () => {
+    const prefix = uniquePrefix("redis-owners-move");
+    const apps = instances(2, makeClient, prefix);
+    const [alice, bob] = (await pickOwners(prefix)).filter((_, i) => i % 2 === 0);
+    const aliceKey = `${prefix}owner:${alice}`;
+    const bobKey = `${prefix}owner:${bob}`;
+    const first = await login(apps[0]!, alice!, "laptop");
+    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([first.id]);
+
+    // Regenerate in another process (say, a privilege change): data kept, new id, the index follows.
+    const regenerated = await request(apps[1]!, first.cookie, (s) => s.regenerate());
+    const second: Browser = { cookie: regenerated.cookie!, id: regenerated.session.id };
+    expect(second.id).not.toBe(first.id);
+    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([second.id]);
+    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(second.id)]);
+    await expectDead(apps[0]!, first);
+    await expectAlive(apps[0]!, second, alice!);
+
+    // The same session now belongs to bob: it leaves alice's index and joins bob's.
+    await request(apps[0]!, second.cookie, (s) => {
+      s.userId = bob!;
+    });
+    expect(await raw.exists(aliceKey)).toBe(0); // its last member gone, the set went with it
+    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([second.id]);
+    expect(await apps[1]!.manager.listSessions(alice!)).toEqual([]);
+    expect((await apps[1]!.manager.listSessions(bob!)).map((s) => s.session)).toEqual([hashId(second.id)]);
+
+    // Logging out without destroying (the owner is removed from the data): out of every index.
+    await request(apps[1]!, second.cookie, (s) => {
+      delete s.userId;
+    });
+    expect(await raw.exists(bobKey)).toBe(0);
+    await expectAlive(apps[0]!, second, undefined);
+
+    // Back in, then destroy(): the record and the entry go.
+    await request(apps[0]!, second.cookie, (s) => {
+      s.userId = bob!;
+    });
+    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([second.id]);
+    await request(apps[1]!, second.cookie, (s) => s.destroy());
+    expect(await raw.exists(bobKey)).toBe(0);
+    expect(await raw.exists(`${prefix}${second.id}`)).toBe(0);
+  });
+
+  it("expiry prunes the index: idle-expired sessions drop out of listings, and the set expires at the last absolute deadline", async () => {
+    const prefix = uniquePrefix("redis-owners-expiry");
+    const [owner] = await pickOwners(prefix);
+    const key = `${prefix}owner:${owner}`;
+    // Idle expiry: the sessions' keys go after 1 s of inactivity; their entries stay until listed.
+    const [idle] = instances(1, makeClient, prefix, { idleTimeout: 1, absoluteTimeout: 3600 });
+    const idleBrowsers = await Promise.all([login(idle!, owner!, "a"), login(idle!, owner!, "b")]);
+    expect((await indexOf(raw, key)).size).toBe(2);
+    for (const b of idleBrowsers) await vi.waitFor(async () => expect(await raw.exists(`${prefix}${b.id}`)).toBe(0), { timeout: 15_000, interval: 200 });
+    expect((await indexOf(raw, key)).size).toBe(2); // nothing ran yet to prune them
+    expect(await idle!.manager.listSessions(owner!)).toEqual([]);
+    expect(await raw.exists(key)).toBe(0); // listing removed both stale members, and the empty set with them
+
+    // Absolute expiry: a 2 s deadline. The set's expiry is the latest deadline, to the millisecond.
+    const [short] = instances(1, makeClient, prefix, { idleTimeout: 2, absoluteTimeout: 2 });
+    const [long] = instances(1, makeClient, prefix, { idleTimeout: 3600, absoluteTimeout: 3600 });
+    const shortBrowsers = await Promise.all([login(short!, owner!, "s1"), login(short!, owner!, "s2")]);
+    const shortDeadlines = [...(await indexOf(raw, key)).values()];
+    expect(await expireTime(raw, key)).toBe(Math.max(...shortDeadlines));
+    await vi.waitFor(async () => expect(await raw.exists(key)).toBe(0), { timeout: 15_000, interval: 200 });
+    for (const b of shortBrowsers) expect(await raw.exists(`${prefix}${b.id}`)).toBe(0);
+    expect(await short!.manager.listSessions(owner!)).toEqual([]);
+
+    // A stale member next to a live one: the next add prunes it, and entries() prunes as it reads.
+    const doomed = await login(short!, owner!, "doomed");
+    const kept = await login(long!, owner!, "kept");
+    const members = await indexOf(raw, key);
+    expect([...members.keys()]).toEqual([doomed.id, kept.id]); // sorted by deadline
+    expect(await expireTime(raw, key)).toBe(members.get(kept.id)); // the later deadline wins
+    const doomedDeadline = members.get(doomed.id)!;
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(doomedDeadline + 50), { timeout: 15_000, interval: 100 });
+    expect((await indexOf(raw, key)).has(doomed.id)).toBe(true); // stale, still held: pruning is lazy
+    const fresh = await login(long!, owner!, "fresh");
+    expect([...(await indexOf(raw, key)).keys()].sort()).toEqual([kept.id, fresh.id].sort());
+    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([kept.id, fresh.id].sort());
+    const stale = await login(short!, owner!, "stale-soon");
+    const staleDeadline = (await indexOf(raw, key)).get(stale.id)!;
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(staleDeadline + 50), { timeout: 15_000, interval: 100 });
+    expect((await indexOf(raw, key)).has(stale.id)).toBe(true);
+    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([kept.id, fresh.id].sort());
+    expect((await indexOf(raw, key)).has(stale.id)).toBe(false); // entries() removed it on the server
+  });
+});
+
+describe("RedisStore owner index: keys and arguments", () => {
+  let raw: Redis;
+  let store: RedisStore;
+  const prefix = uniquePrefix("redis-owners-keys");
+  beforeAll(() => {
+    raw = rawRedis(services().redis.url);
+    store = new RedisStore({ client: tracked(createRedisClient(services().redis.url)), prefix });
+  });
+
+  it("declares the owner index, so the owner option is accepted", () => {
+    expect(store.capabilities.ownerIndex).toBe(true);
+    expect(() => createSessionManager<Data>({ store, secret: SECRET, owner: (d) => d.userId })).not.toThrow();
+  });
+
+  it("percent-encodes { } and % in owner ids: no owner picks its Cluster slot, distinct owners keep distinct keys", async () => {
+    const later = Date.now() + 60_000;
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    await store.owners.add("{tag}x", ids[0]!, later);
+    await store.owners.add("%7Btag%7Dx", ids[1]!, later);
+    await store.owners.add("mail@example.com: ü", ids[2]!, later);
+    expect(await raw.zrange(`${prefix}owner:%7Btag%7Dx`, 0, "-1")).toEqual([ids[0]]);
+    expect(await raw.zrange(`${prefix}owner:%257Btag%257Dx`, 0, "-1")).toEqual([ids[1]]);
+    expect(await raw.zrange(`${prefix}owner:mail@example.com: ü`, 0, "-1")).toEqual([ids[2]]);
+    expect((await store.owners.entries("{tag}x")).map((e) => e.id)).toEqual([ids[0]]);
+    expect((await store.owners.entries("%7Btag%7Dx")).map((e) => e.id)).toEqual([ids[1]]);
+  });
+
+  it("refuses bad owner ids, deadlines and session ids in the index namespace before sending anything", async () => {
+    const later = Date.now() + 60_000;
+    await expect(store.owners.add("", randomUUID(), later)).rejects.toMatchObject({ code: "ERR_REDIS_ARGUMENT", operation: "owners.add" });
+    await expect(store.owners.entries("x".repeat(1025))).rejects.toBeInstanceOf(RedisStoreError);
+    await expect(store.owners.add("u", randomUUID(), 1.5)).rejects.toMatchObject({ code: "ERR_REDIS_ARGUMENT" });
+    await expect(store.owners.add("u", "owner:u", later)).rejects.toMatchObject({ code: "ERR_REDIS_ARGUMENT" });
+    await expect(store.create("owner:u", "x", 60)).rejects.toThrow(/session ids may not start with "owner:"/);
+    await expect(store.get("owner:u", 60)).rejects.toMatchObject({ code: "ERR_REDIS_ARGUMENT", operation: "get" });
+    expect(await raw.exists(`${prefix}owner:u`)).toBe(0);
+  });
+});
+
+describe("RedisStore owner index: what it costs per request (dedicated server)", () => {
+  let server: RedisHandle;
+  let admin: Redis;
+  let app: Instance | undefined;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = rawRedis(server.url);
+    [app] = instances(1, () => createRedisClient(server.url), "sess:");
+    // Load both scripts and open the connection outside the measurements.
+    const warm = await login(app!, "warm-up", "x");
+    await request(app!, warm.cookie, (s) => {
+      s.n = 0; // the compare-and-set script
+    });
+    await app!.store.owners.entries("warm-up");
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("writes the index only when the owner changes: at login and logout, not on other requests", async () => {
+    let browser: Browser | undefined;
+    // Login: the new session's SET plus one script on the owner's set (its commands are counted too).
+    const atLogin = await commandsDuring(admin, async () => {
+      browser = await login(app!, "u1", "phone");
+    });
+    expect(atLogin).toEqual({ evalsha: 1, zadd: 1, zremrangebyscore: 1, zrange: 1, pexpireat: 1, zcard: 1, set: 1 });
+    // A request that reads the session: one GETEX, no index command.
+    expect(await commandsDuring(admin, () => request(app!, browser!.cookie))).toEqual({ getex: 1 });
+    // A request that changes data but not the owner: the usual GETEX + compare-and-set, no index command.
+    const change = await commandsDuring(admin, () =>
+      request(app!, browser!.cookie, (s) => {
+        s.n = 1;
+      }),
+    );
+    expect(change).toEqual({ getex: 1, evalsha: 1, get: 1, set: 1 });
+    // Logout by removing the owner: compare-and-set, then one ZREM.
+    const atLogout = await commandsDuring(admin, () =>
+      request(app!, browser!.cookie, (s) => {
+        delete s.userId;
+      }),
+    );
+    expect(atLogout).toEqual({ getex: 1, evalsha: 1, get: 1, set: 1, zrem: 1 });
+  });
+
+  it("listing costs one script on the set plus a GET and a TTL per session; revoking a DEL and a ZREM per session", async () => {
+    const browsers = await Promise.all([login(app!, "u2", "a"), login(app!, "u2", "b"), login(app!, "u2", "c")]);
+    const listing = await commandsDuring(admin, () => app!.manager.listSessions("u2"));
+    expect(listing).toEqual({ evalsha: 1, zremrangebyscore: 1, zrange: 1, get: 3, ttl: 3 });
+    const current = await app!.manager.load(browsers[0]!.cookie, { secure: false });
+    const revoking = await commandsDuring(admin, () => app!.manager.destroyOwnerSessions("u2", { except: current }));
+    expect(revoking).toEqual({ evalsha: 1, zremrangebyscore: 1, zrange: 1, del: 2, zrem: 2 });
+  });
+});
