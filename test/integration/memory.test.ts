@@ -39,6 +39,7 @@ function heapUsed(app: AppProcess): Promise<number> {
       resolve(reply.heapUsed);
     };
     app.child.on("message", onMessage);
+    void app.exited.then((code) => reject(new Error(`${app.name} exited (code ${String(code)}) before reporting its heap:\n${app.output}`)));
     if (!app.child.send({ type: "heap" })) reject(new Error(`cannot reach the heap probe of ${app.name}`));
   });
 }
