@@ -943,10 +943,24 @@ export class SessionManager<D extends object = SessionData> {
   }
 }
 
-const STATES = new WeakMap<object, State>();
+/**
+ * Holds a session's per-request state in a private field. A WeakMap from session to state cost an
+ * entry to add and, worse, ephemeron work for the garbage collector on every request.
+ */
+class SessionImpl {
+  readonly #state: State;
+
+  constructor(state: State) {
+    this.#state = state;
+  }
+
+  static of(session: object): State | undefined {
+    return typeof session === "object" && session !== null && #state in session ? (session as SessionImpl).#state : undefined;
+  }
+}
 
 function stateOf(session: object): State {
-  const state = STATES.get(session);
+  const state = SessionImpl.of(session);
   if (state === undefined) throw new TypeError("[shared-session] not a session of this library");
   return state;
 }
@@ -956,14 +970,14 @@ function stateOf(session: object): State {
  * it and cannot be overwritten (assignment throws in strict code), so data can never shadow them;
  * the data are the instance's own enumerable properties.
  */
-const SessionImpl = makeSessionClass();
+defineSessionMethods();
 
-function makeSessionClass(): new (state: State) => object {
+function defineSessionMethods(): void {
   type D = Record<string, unknown>;
-  const proto = Object.create(null) as Record<string, unknown>;
-  function SessionImpl(this: object, state: State) {
-    STATES.set(this, state);
-  }
+  // The class's own prototype, emptied: no constructor, nothing from Object.prototype behind it.
+  const proto = SessionImpl.prototype as unknown as Record<string, unknown>;
+  Reflect.deleteProperty(proto, "constructor");
+  Object.setPrototypeOf(proto, null);
   const m = (self: object) => stateOf(self).manager as unknown as SessionManager<D>;
   const methods: Record<string, PropertyDescriptor> = {
     id: {
@@ -1000,8 +1014,6 @@ function makeSessionClass(): new (state: State) => object {
     if ("value" in descriptor) descriptor.writable = false;
   }
   Object.defineProperties(proto, methods);
-  SessionImpl.prototype = proto;
-  return SessionImpl as unknown as new (state: State) => object;
 }
 
 /**
