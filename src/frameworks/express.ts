@@ -1,6 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { createSessionManager, StoreUnavailableError, type SessionOptions } from "../index.js";
+import { createSessionManager, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
 import type { Session, SessionData } from "../index.js";
 
 declare global {
@@ -19,6 +19,9 @@ declare global {
 
 /** Options of {@link expressSession}: the core's options, nothing Express-specific. */
 export type ExpressSessionOptions<D extends object = SessionData> = SessionOptions<D>;
+
+/** The middleware, carrying the manager it uses (for `listSessions`, `destroyOwnerSessions`, `on`). */
+export type ExpressSessionMiddleware<D extends object = SessionData> = RequestHandler & { readonly manager: SessionManager<D> };
 
 /** Marks a request whose session is already loaded, so a second mount is a no-op. */
 const LOADED = Symbol.for("shared-session.express.loaded");
@@ -53,9 +56,11 @@ type Held = { readonly kind: "writeHead" | "write" | "end" | "flushHeaders"; rea
  *   res.redirect(303, "/");
  * });
  */
-export function expressSession<D extends object = SessionData>(options: ExpressSessionOptions<D>): RequestHandler {
+export function expressSession<D extends object = SessionData>(options: ExpressSessionOptions<D>): ExpressSessionMiddleware<D> {
   const manager = createSessionManager<D>(options);
-  return function sharedSession(req: Request, res: Response, next: NextFunction): void {
+  return Object.assign(sharedSession, { manager });
+
+  function sharedSession(req: Request, res: Response, next: NextFunction): void {
     const marked = req as Request & { [LOADED]?: true };
     if (marked[LOADED]) {
       next();
@@ -73,7 +78,7 @@ export function expressSession<D extends object = SessionData>(options: ExpressS
         next(err);
       },
     );
-  };
+  }
 }
 
 /** Statuses Node accepts in `writeHead`; checked when the app asks, so a bad one throws in the app's call as before. */

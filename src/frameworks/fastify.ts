@@ -11,6 +11,10 @@ declare module "fastify" {
      */
     session: Session;
   }
+  interface FastifyInstance {
+    /** The manager behind `request.session` (for `listSessions`, `destroyOwnerSessions`, `on`). */
+    sessionManager: SessionManager;
+  }
 }
 
 /** Options of {@link fastifySession}: the core's options, nothing Fastify-specific. */
@@ -30,6 +34,7 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
     return;
   }
   fastify.decorateRequest("session", null as unknown as Session);
+  fastify.decorate("sessionManager", manager);
 
   fastify.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     try {

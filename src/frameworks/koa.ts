@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from "koa";
-import { createSessionManager, StoreUnavailableError, type SessionOptions } from "../index.js";
+import { createSessionManager, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
 import type { DataKey, Session, SessionData } from "../index.js";
 
 /** Data that `ctx.session = { … }` puts in place of the session's current data. */
@@ -19,6 +19,9 @@ declare module "koa" {
     set session(value: Session | SessionInit | null);
   }
 }
+
+/** The middleware, carrying the manager it uses (for `listSessions`, `destroyOwnerSessions`, `on`). */
+export type KoaSessionMiddleware<D extends object = SessionData> = Middleware & { readonly manager: SessionManager<D> };
 
 /** Options of {@link koaSession}: the core's options, nothing Koa-specific. */
 export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
@@ -49,9 +52,11 @@ const LOADED = Symbol.for("shared-session.koa.loaded");
  *   ctx.body = { views: ctx.session.views };
  * });
  */
-export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): Middleware {
+export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): KoaSessionMiddleware<D> {
   const manager = createSessionManager<D>(options);
-  return async function sharedSession(ctx: Context, next: Next): Promise<void> {
+  return Object.assign(sharedSession, { manager });
+
+  async function sharedSession(ctx: Context, next: Next): Promise<void> {
     const marked = ctx as Context & { [LOADED]?: true };
     if (marked[LOADED]) return next();
     marked[LOADED] = true;
@@ -109,7 +114,7 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       }
     }
     if (threw) throw downstreamError;
-  };
+  }
 }
 
 function clearData(session: object): void {

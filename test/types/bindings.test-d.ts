@@ -6,7 +6,7 @@ import { describe, expectTypeOf, it } from "vitest";
 import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express.js";
 import { fastifySession, type FastifySessionOptions } from "../../src/frameworks/fastify.js";
 import { koaSession, type KoaSessionOptions } from "../../src/frameworks/koa.js";
-import type { Session, SessionOptions } from "../../src/index.js";
+import type { Session, SessionManager, SessionOptions } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 
 declare module "../../src/index.js" {
@@ -22,7 +22,8 @@ const secret = "x".repeat(32);
 describe("express: req.session", () => {
   it("is the augmented Session on every request", () => {
     expectTypeOf<Request["session"]>().toEqualTypeOf<Session>();
-    expectTypeOf(expressSession({ store, secret })).toEqualTypeOf<RequestHandler>();
+    expectTypeOf(expressSession({ store, secret })).toMatchTypeOf<RequestHandler>();
+    expectTypeOf(expressSession({ store, secret }).manager).toEqualTypeOf<SessionManager>();
     expectTypeOf<ExpressSessionOptions>().toEqualTypeOf<SessionOptions>();
     const app = express();
     app.get("/", (req, res) => {
@@ -62,6 +63,7 @@ describe("koa: ctx.session", () => {
   it("reads as the augmented Session on inferred and declared contexts", () => {
     const app = new Koa();
     app.use(koaSession({ store, secret }));
+    expectTypeOf(koaSession({ store, secret }).manager).toEqualTypeOf<SessionManager>();
     app.use(async (ctx) => {
       expectTypeOf(ctx.session).toEqualTypeOf<Session>();
       expectTypeOf(ctx.session.userId).toEqualTypeOf<number | undefined>();
@@ -91,6 +93,7 @@ describe("fastify: request.session", () => {
   it("is the augmented Session with typed get/set", async () => {
     const app = Fastify();
     await app.register(fastifySession, { store, secret });
+    expectTypeOf(app.sessionManager).toEqualTypeOf<SessionManager>();
     app.get("/", async (request) => {
       expectTypeOf(request.session).toEqualTypeOf<Session>();
       expectTypeOf(request.session.get("theme")).toEqualTypeOf<"light" | "dark" | undefined>();
