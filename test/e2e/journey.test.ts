@@ -182,6 +182,7 @@ describe.each(names)("examples/%s.mjs in Chromium over HTTP", (name) => {
       await followed;
       expect(await view(page)).toMatchObject({ who: "Signed in as grace", count: 0 });
       expect(proxy.exchanges.at(-1)?.cookie).toContain(`sid=${cookie.value}`);
+      expect(await submit(page, "#logout")).toMatchObject({ who: "Not signed in" });
     } finally {
       await new Promise<void>((resolve) => attacker.close(() => resolve()));
     }
