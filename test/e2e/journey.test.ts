@@ -12,7 +12,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
 import { closeSharedBrowser, newContext, onlyCookie, sharedBrowser } from "./support/browser.js";
-import { EXAMPLES, startExample, type ExampleName, type RunningExample } from "./support/example.js";
+import { EXAMPLES, startExamples, type ExampleName, type RunningExample } from "./support/example.js";
 import { documentCookie, logIn, parseSetCookie, sessionIdOf, submit, view, writeDocumentCookies, type View } from "./support/page.js";
 import { startProxy, type RunningProxy } from "./support/proxy.js";
 
@@ -36,7 +36,7 @@ describe.each(names)("examples/%s.mjs in Chromium over HTTP", (name) => {
   let context: BrowserContext | undefined;
 
   beforeAll(async () => {
-    processes = await Promise.all([0, 1].map(() => startExample(name, { redisUrl: services().redis.url })));
+    processes = await startExamples(name, { redisUrl: services().redis.url }, 2);
     proxy = await startProxy(processes.map((app) => app.url));
   });
 

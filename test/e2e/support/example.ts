@@ -48,6 +48,32 @@ export function assertBuilt(): void {
   }
 }
 
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** An example must not outlive the test process, even when a test never reaches its `stop()`. */
+function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const running of live) running.kill("SIGKILL");
+  });
+}
+
+/** Starts several examples at once; if one fails to start, stops the others and rethrows. */
+export async function startExamples(name: ExampleName, settings: ExampleSettings, count: number): Promise<RunningExample[]> {
+  const results = await Promise.allSettled(Array.from({ length: count }, () => startExample(name, settings)));
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
+  const started = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  if (failure) {
+    await Promise.all(started.map((app) => app.stop()));
+    throw failure.reason;
+  }
+  return started;
+}
+
 /** Starts `examples/<name>.mjs` with `PORT=0` and resolves once it prints the URL it listens on. */
 export function startExample(name: ExampleName, settings: ExampleSettings): Promise<RunningExample> {
   assertBuilt();
@@ -68,6 +94,7 @@ export function startExample(name: ExampleName, settings: ExampleSettings): Prom
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  killOnExit(child);
   let output = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
