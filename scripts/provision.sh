@@ -123,8 +123,13 @@ start_dockerd() {
   # Detached from this shell and from the caller's stdout, so `eval "$(...)"` returns.
   run_as_root setsid nohup dockerd --iptables=false --ip6tables=false --storage-driver=vfs \
     --pidfile "$state_dir/dockerd.pid" >"$state_dir/dockerd.log" 2>&1 </dev/null &
-  local deadline=$((SECONDS + 60))
+  local launched=$! deadline=$((SECONDS + 60))
   until docker_ready; do
+    if ! kill -0 "$launched" 2>/dev/null; then
+      log "dockerd exited; last log lines:"
+      tail -n 15 "$state_dir/dockerd.log" >&2 || true
+      return 1
+    fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "dockerd did not answer within 60 s; last log lines:"
       tail -n 15 "$state_dir/dockerd.log" >&2 || true

@@ -18,7 +18,7 @@ const SERVICE_LABELS: Record<SharedServiceName, string> = {
   redisCluster: "Redis Cluster (3 masters)",
   redisSentinel: "Redis Sentinel",
   memcached: "Memcached (1 server)",
-  memcachedMulti: "Memcached (3 servers)",
+  memcachedMulti: "Memcached (several)",
 };
 
 const ENV_VARIABLES: Record<SharedServiceName, string> = {
@@ -29,8 +29,11 @@ const ENV_VARIABLES: Record<SharedServiceName, string> = {
   memcachedMulti: "MEMCACHED_SERVERS (with 2 or more servers)",
 };
 
-function describeAddress(service: Described<SharedServiceName>): string {
-  if ("unavailable" in service) return `UNAVAILABLE: ${service.unavailable}`;
+function describeAddress(service: Described<SharedServiceName>, reasons: string[]): string {
+  if ("unavailable" in service) {
+    if (!reasons.includes(service.unavailable)) reasons.push(service.unavailable);
+    return `UNAVAILABLE (${reasons.indexOf(service.unavailable) + 1} below)`;
+  }
   if ("url" in service) return service.url;
   if ("nodes" in service) return service.nodes.map((node) => `${node.host}:${node.port}`).join(" ");
   if ("sentinels" in service) return `${service.name} via ${service.sentinels.map((node) => `${node.host}:${node.port}`).join(" ")}`;
@@ -111,20 +114,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 
   const names = Object.keys(SERVICE_LABELS) as SharedServiceName[];
-  const lines = names.map((name) => `  ${SERVICE_LABELS[name].padEnd(26)} ${(servedBy[name] ?? "-").padEnd(9)} ${describeAddress(descriptor[name])}`);
+  const reasons: string[] = [];
+  const lines = names.map(
+    (name) => `  ${SERVICE_LABELS[name].padEnd(26)} ${(servedBy[name] ?? "-").padEnd(9)} ${describeAddress(descriptor[name], reasons)}`,
+  );
   const launcherLine =
     typeof launcher === "string"
-      ? `dedicated servers (fault tests): ${launcher}${"note" in choice && choice.note ? ` (${choice.note})` : ""}`
-      : `dedicated servers (fault tests): UNAVAILABLE: ${launcher.unavailable}`;
+      ? `${launcher}${"note" in choice && choice.note ? ` (${choice.note})` : ""}`
+      : describeAddress(launcher, reasons);
+  lines.push(`  ${"Dedicated (fault tests)".padEnd(26)} ${launcherLine}`);
+  lines.push(...reasons.map((reason, index) => `  ${index + 1}. ${reason}`));
   console.log(
-    `[test-services] ready in ${Math.round(performance.now() - started)} ms` +
-      `${forced ? ` (${"SHARED_SESSION_TEST_PROVIDER"}=${forced})` : ""}\n${lines.join("\n")}\n  ${launcherLine}`,
+    `[test-services] shared servers after ${Math.round(performance.now() - started)} ms` +
+      `${forced ? ` (SHARED_SESSION_TEST_PROVIDER=${forced})` : ""}:\n${lines.join("\n")}`,
   );
 
   if (names.every((name) => "unavailable" in descriptor[name])) {
     await teardown();
     // Nothing can serve: fail the run with one message rather than a failure per test.
-    const reasons = [...new Set(names.map((name) => (descriptor[name] as Unavailable).unavailable))];
     throw new Error(`[test-services] no Redis or Memcached server for the integration tests.\n${reasons.join("\n")}`);
   }
 
