@@ -5,9 +5,13 @@
  * the members, scores and expiry of each owner's sorted set, the session keys, and command counts.
  */
 import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import express from "express";
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
+import { expressSession } from "../../src/frameworks/express.js";
 import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
 import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
@@ -416,5 +420,106 @@ describe("RedisStore owner index: what it costs per request (dedicated server)",
     const current = await app!.manager.load(browsers[0]!.cookie, { secure: false });
     const revoking = await commandsDuring(admin, () => app!.manager.destroyOwnerSessions("u2", { except: current }));
     expect(revoking).toEqual({ evalsha: 1, zremrangebyscore: 1, zrange: 1, del: 2, zrem: 2 });
+  });
+});
+
+describe("log out everywhere through Express, as the README shows it (two app instances on a Cluster)", () => {
+  const prefix = uniquePrefix("redis-owners-express");
+  const servers: Server[] = [];
+  const urls: string[] = [];
+  /** Event counts per app instance, fed by `manager.on`, as a metrics exporter would be. */
+  const counters: Map<string, number>[] = [];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) {
+      const sessions = expressSession<Data>({
+        store: new RedisStore({ client: tracked(createRedisClient({ clusterNodes: services().redisCluster.nodes })), prefix }),
+        secret: SECRET,
+        owner: (data) => data.userId,
+        ownerMetadata: (data) => ({ device: data.device ?? null }),
+      });
+      const counts = new Map<string, number>();
+      const inc = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
+      sessions.manager.on("created", () => inc("created"));
+      sessions.manager.on("destroyed", () => inc("destroyed"));
+      sessions.manager.on("rejected", ({ reason }) => inc(`rejected:${reason}`));
+      counters.push(counts);
+
+      const app = express();
+      app.use(sessions);
+      app.use(express.urlencoded({ extended: false }));
+      const session = (req: express.Request) => req.session as unknown as DataSession;
+      app.post("/login", async (req, res) => {
+        await session(req).regenerate();
+        session(req).userId = String((req.body as { user?: unknown }).user);
+        session(req).device = String(req.get("user-agent") ?? "").slice(0, 80);
+        res.sendStatus(204);
+      });
+      app.get("/account/sessions", async (req, res) => {
+        const userId = session(req).userId;
+        if (userId === undefined) {
+          res.sendStatus(401);
+          return;
+        }
+        res.json(await sessions.manager.listSessions(userId, { current: req.session }));
+      });
+      app.post("/account/logout-others", async (req, res) => {
+        const userId = session(req).userId;
+        if (userId === undefined) {
+          res.sendStatus(401);
+          return;
+        }
+        res.json({ signedOut: await sessions.manager.destroyOwnerSessions(userId, { except: req.session }) });
+      });
+      const server = await new Promise<Server>((resolve) => {
+        const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
+      });
+      servers.push(server);
+      urls.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  });
+
+  /** A browser whose requests carry `userAgent`: keeps the session cookie, answers parsed. */
+  function device(userAgent: string) {
+    let cookie: string | undefined;
+    return {
+      async send(base: string, method: "GET" | "POST", path: string, form?: Record<string, string>): Promise<{ status: number; body: unknown }> {
+        const headers: Record<string, string> = { "user-agent": userAgent };
+        if (cookie !== undefined) headers.cookie = cookie;
+        if (form) headers["content-type"] = "application/x-www-form-urlencoded";
+        const body = form ? new URLSearchParams(form).toString() : method === "POST" ? "" : undefined;
+        const response = await fetch(new URL(path, base), { method, headers, body });
+        for (const line of response.headers.getSetCookie()) cookie = /Max-Age=0/i.test(line) ? undefined : line.split(";")[0];
+        const text = await response.text();
+        return { status: response.status, body: /^[[{]/.test(text) ? (JSON.parse(text) as unknown) : text };
+      },
+    };
+  }
+
+  it("lists a user's devices and signs out the others, whichever instance serves each request", async () => {
+    const owner = `user-${randomUUID()}`;
+    const phone = device("Phone/1.0");
+    const laptop = device("Laptop/2.0");
+    const other = device("Other/3.0");
+    expect((await phone.send(urls[0]!, "POST", "/login", { user: owner })).status).toBe(204);
+    expect((await laptop.send(urls[1]!, "POST", "/login", { user: owner })).status).toBe(204);
+    expect((await other.send(urls[0]!, "POST", "/login", { user: `${owner}-other` })).status).toBe(204);
+
+    const listed = (await laptop.send(urls[0]!, "GET", "/account/sessions")).body as { current: boolean; metadata: { device: string } }[];
+    expect(listed.map((s) => [s.metadata.device, s.current])).toEqual([
+      ["Phone/1.0", false],
+      ["Laptop/2.0", true],
+    ]);
+    expect(await laptop.send(urls[1]!, "POST", "/account/logout-others")).toEqual({ status: 200, body: { signedOut: 1 } });
+    // The phone's very next request, on the other instance: no session any more.
+    expect((await phone.send(urls[0]!, "GET", "/account/sessions")).status).toBe(401);
+    expect((await laptop.send(urls[0]!, "GET", "/account/sessions")).status).toBe(200);
+    expect((await other.send(urls[1]!, "GET", "/account/sessions")).status).toBe(200);
+    // Each instance's events, as its metrics would count them.
+    expect(Object.fromEntries(counters[0]!)).toEqual({ created: 2, "rejected:unknown": 1 });
+    expect(Object.fromEntries(counters[1]!)).toEqual({ created: 1, destroyed: 1 });
   });
 });
