@@ -38,7 +38,8 @@ export function nativeCodec(ctx: CodecContext): Codec {
   return {
     readCookie(value) {
       const verified = verify(value, ctx.secrets, ctx.validateId);
-      return verified && { ...verified, legacy: false };
+      // A literal, not a spread: this runs on every request with a cookie, and object spread is several times slower.
+      return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: false };
     },
     writeCookie: (id) => sign(id, ctx.secrets),
     decode(raw) {
@@ -75,7 +76,7 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       }
       if (!decoded.startsWith("s:")) return native.readCookie(value);
       const verified = verify(decoded.slice(2), ctx.secrets, validate);
-      return verified && { ...verified, legacy: true };
+      return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: true };
     },
     writeCookie: (id) => (writeLegacy ? encodeURIComponent(`s:${sign(id, ctx.secrets)}`) : sign(id, ctx.secrets)),
     decode(raw, now) {
