@@ -517,6 +517,16 @@ describe("RedisStore through the client's connection settings", () => {
       // Outside its key pattern the server refuses, and the error says so.
       const outside = new RedisStore({ client, prefix: "other:" });
       await expect(outside.create(randomUUID(), record("x"), 60)).rejects.toThrow(/RedisStore: create failed: NOPERM/);
+      // The owner index needs its sorted-set commands too (scripts are checked command by command).
+      const owner = `user-${randomUUID()}`;
+      await expect(store.owners.add(owner, randomUUID(), Date.now() + 60_000)).rejects.toThrow(/RedisStore: owners\.add failed: .*(NOPERM|can.t run this command)/);
+      await admin.call("ACL", "SETUSER", "sessions", "+zadd", "+zrem", "+zremrangebyscore", "+zrange", "+zcard", "+pexpireat");
+      const id = randomUUID();
+      await store.owners.add(owner, id, Date.now() + 60_000);
+      expect(await admin.zrange(`app:sess:owner:${owner}`, 0, "-1")).toEqual([id]);
+      expect((await store.owners.entries(owner)).map((e) => e.id)).toEqual([id]);
+      await store.owners.remove(owner, id);
+      expect(await admin.exists(`app:sess:owner:${owner}`)).toBe(0);
     } finally {
       await server.close();
     }
