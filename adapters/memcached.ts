@@ -1,6 +1,6 @@
 import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
-import type { SessionStore, StoreCapabilities } from "../src/index.js";
+import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
 
 /**
  * The longest TTL memcached reads as "seconds from now" (30 days). A larger expiration is read as
@@ -10,6 +10,13 @@ export const MEMCACHED_MAX_RELATIVE_TTL = 2_592_000;
 
 /** Longest key memcached accepts, in bytes. */
 export const MEMCACHED_MAX_KEY_BYTES = 250;
+
+/**
+ * Rounds of get + CAS-replace one `compareAndSet` call makes when the item's CAS token changed but its
+ * value still equals `expected` (someone rewrote the same bytes in between). After that the call
+ * reports a conflict and the session manager's own bounded retry takes over.
+ */
+const CAS_ROUNDS = 10;
 
 // Binary protocol opcodes (memcached protocol_binary.h).
 const OP_GET = 0x00;
@@ -52,7 +59,8 @@ const NO_EXTRAS = Buffer.alloc(0);
 
 /** One binary-protocol response as memjs parses it. */
 export interface MemjsResponse {
-  readonly header: { readonly status: number; readonly opcode: number };
+  /** `cas`: the item's 8-byte CAS token (all zero when the answer carries none). */
+  readonly header: { readonly status: number; readonly opcode: number; readonly cas?: Buffer };
   readonly val: Buffer;
 }
 
@@ -99,6 +107,20 @@ export interface MemcachedStoreOptions {
    * @default true
    */
   getAndTouch?: boolean;
+  /**
+   * Write a loaded session with memcached's compare-and-set (`capabilities.compareAndSet: true`):
+   * a binary `get` reads the record with its CAS token, and a `replace` carrying that token writes
+   * only if nobody wrote in between. On a conflict the session manager merges per top-level key
+   * and retries, so parallel requests of one user never erase each other's changes. Costs one extra
+   * round trip (the `get`) per write; reads are unaffected.
+   *
+   * With `false`, a write is a plain `replace`: one round trip fewer per write, but the last
+   * whole-record write wins (a parallel request's change can be lost). A destroyed or expired
+   * session is never written back either way. Needs a server with CAS enabled (not `memcached -C`);
+   * a server without it fails writes with `ERR_MEMCACHED_NO_CAS`.
+   * @default true
+   */
+  compareAndSet?: boolean;
 }
 
 /** Stable codes of {@link MemcachedStoreError}. */
@@ -112,7 +134,9 @@ export type MemcachedStoreErrorCode =
   /** Prefix + id is not a valid memcached key. */
   | "ERR_MEMCACHED_KEY"
   /** A TTL that cannot be sent (not a whole number of seconds >= 1). */
-  | "ERR_MEMCACHED_TTL";
+  | "ERR_MEMCACHED_TTL"
+  /** `compareAndSet` on a server that hands out no CAS tokens (`memcached -C`). */
+  | "ERR_MEMCACHED_NO_CAS";
 
 /** Failure of a {@link MemcachedStore} call. The session manager wraps it in a `StoreUnavailableError` (`cause`). */
 export class MemcachedStoreError extends Error {
@@ -165,11 +189,13 @@ function expirationExtras(ttl: number, withFlags: boolean): Buffer {
  *
  * - create = `add` (an existing id is refused), update = `replace` (a destroyed or expired session
  *   is never written back), touch = `touch`, destroy = `delete`;
+ * - compare-and-set (unless `compareAndSet: false`) = a binary `get` that returns the item's CAS
+ *   token, then a `replace` carrying it, so concurrent writes of one session are merged, not lost;
  * - reads use get-and-touch (one round trip that also resets the TTL) unless `getAndTouch: false`;
  * - TTLs above 30 days are sent as absolute Unix time, as memcached requires;
  * - every call rejects within `timeout` seconds, with a {@link MemcachedStoreError};
- * - no listing, owner index or compare-and-set: memcached cannot enumerate keys and memjs exposes
- *   no CAS, so these capabilities are declared `false` and the session manager refuses what needs them.
+ * - no listing or owner index: memcached cannot enumerate keys, so these capabilities are declared
+ *   `false` and the session manager refuses what needs them.
  *
  * Memcached is a cache: it evicts items when memory runs out, sessions included. Size it so that
  * sessions are not evicted (watch the `evictions` stat), or use Redis.
@@ -186,6 +212,13 @@ export class MemcachedStore implements SessionStore {
   readonly prefix: string;
   /** Seconds a call may take before it rejects. */
   readonly timeout: number;
+  /**
+   * Write `record` only if the stored record is exactly `expected` (memcached CAS): a binary `get`
+   * reads the current value with its CAS token, a `replace` carrying the token writes it. Resolves
+   * `written`, `missing` (destroyed or expired: never written back) or `conflict` with the current
+   * record. Two round trips when nobody else wrote. `undefined` with `compareAndSet: false`.
+   */
+  readonly compareAndSet?: (id: string, expected: string, record: string, ttl: number) => Promise<CompareAndSetResult>;
   readonly #client: MemjsClientLike;
   readonly #timeoutMs: number;
   readonly #prefixBytes: number;
@@ -206,11 +239,15 @@ export class MemcachedStore implements SessionStore {
     }
     const getAndTouch = options.getAndTouch ?? true;
     if (typeof getAndTouch !== "boolean") throw new SessionConfigError(`MemcachedStore: getAndTouch must be a boolean, got ${String(getAndTouch)}`);
+    const compareAndSet = options.compareAndSet ?? true;
+    if (typeof compareAndSet !== "boolean") throw new SessionConfigError(`MemcachedStore: compareAndSet must be a boolean, got ${String(compareAndSet)}`);
     this.#client = client;
     this.prefix = prefix;
     this.timeout = positiveSeconds("timeout", options.timeout, 1);
     this.#timeoutMs = Math.ceil(this.timeout * 1000);
-    this.capabilities = Object.freeze({ refreshOnGet: getAndTouch, list: false, compareAndSet: false, ownerIndex: false });
+    this.capabilities = Object.freeze({ refreshOnGet: getAndTouch, list: false, compareAndSet, ownerIndex: false });
+    // Present only when declared: the session manager (and the conformance suite) check both agree.
+    if (compareAndSet) this.compareAndSet = (id, expected, record, ttl) => this.#compareAndSet(id, expected, record, ttl);
   }
 
   /**
@@ -261,6 +298,40 @@ export class MemcachedStore implements SessionStore {
     if (status !== STATUS_OK && status !== STATUS_NOT_FOUND) throw this.#statusError("delete", key, status);
   }
 
+  async #compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+    const key = this.#key(id);
+    const extras = expirationExtras(ttl, true);
+    // Compared as bytes: what the server holds is UTF-8, and so is what the core wrote or loaded.
+    const wanted = Buffer.from(expected, "utf8");
+    let current = "";
+    for (let round = 0; round < CAS_ROUNDS; round++) {
+      // A plain get (not get-and-touch): it returns the CAS token and leaves the TTL to the write.
+      const read = await this.#send("get (compare-and-set)", OP_GET, key, NO_EXTRAS);
+      const readStatus = read.header.status;
+      if (readStatus === STATUS_NOT_FOUND) return { status: "missing" };
+      if (readStatus !== STATUS_OK) throw this.#statusError("get (compare-and-set)", key, readStatus);
+      if (!read.val.equals(wanted)) return { status: "conflict", current: read.val.toString("utf8") };
+      current = expected;
+      const cas = read.header.cas;
+      // A zero token in the request would make the replace unconditional: refuse instead.
+      if (cas === undefined || cas.length !== 8 || cas.every((byte) => byte === 0)) {
+        const server = this.#serverOf(key);
+        throw new MemcachedStoreError(
+          "ERR_MEMCACHED_NO_CAS",
+          `${server ?? "the server"} returned no CAS token (memcached started with -C?); use a server with CAS or compareAndSet: false`,
+          { server },
+        );
+      }
+      // Nonzero CAS in the header: the server writes only if the item's token still matches.
+      const status = (await this.#send("compare-and-set", OP_REPLACE, key, extras, record, Buffer.from(cas))).header.status;
+      if (status === STATUS_OK) return { status: "written" };
+      if (status === STATUS_NOT_FOUND) return { status: "missing" };
+      if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
+      // Someone wrote in between: read again, which reports the conflict (or, if they wrote the same bytes, retries).
+    }
+    return { status: "conflict", current };
+  }
+
   #key(id: string): string {
     if (typeof id !== "string" || id.length === 0) throw new MemcachedStoreError("ERR_MEMCACHED_KEY", "session id must be a non-empty string");
     const key = this.prefix + id;
@@ -300,7 +371,7 @@ export class MemcachedStore implements SessionStore {
   }
 
   /** Send one request to the key's server; rejects within `timeout`, whatever memjs does. */
-  #send(operation: string, opcode: number, key: string, extras: Buffer, value = ""): Promise<MemjsResponse> {
+  #send(operation: string, opcode: number, key: string, extras: Buffer, value = "", cas?: Buffer): Promise<MemjsResponse> {
     return new Promise<MemjsResponse>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -325,8 +396,10 @@ export class MemcachedStore implements SessionStore {
         const client = this.#client;
         client.incrSeq();
         const seq = client.seq;
+        const request = memjs.Utils.makeRequestBuffer(opcode, key, extras, value, seq);
+        cas?.copy(request, 16); // header bytes 16-23: the CAS token (memjs leaves them zero)
         // perform() routes by key, applies the client's retries/failover settings and matches the answer by seq.
-        client.perform(key, memjs.Utils.makeRequestBuffer(opcode, key, extras, value, seq), seq, (err, response) => done(err, response));
+        client.perform(key, request, seq, (err, response) => done(err, response));
       } catch (err) {
         done(err ?? new Error("memjs threw"), undefined);
       }

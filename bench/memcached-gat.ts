@@ -1,16 +1,20 @@
 /**
  * MemcachedStore: get-and-touch (`getAndTouch: true`) against plain get + rewrite once per
- * `touchAfter` (`getAndTouch: false`), through the session manager's load + commit.
+ * `touchAfter` (`getAndTouch: false`), and what compare-and-set (`compareAndSet`, on by default)
+ * costs a write, through the session manager's load + commit.
  *
  *   npx tsx bench/memcached-gat.ts            # starts its own memcached on a free port
  *   MEMCACHED_SERVERS=host:port npx tsx bench/memcached-gat.ts
  *
  * For each mode it reports requests per second and the commands the server counted per request
- * (`stats` deltas). Scenarios, all for an existing session whose data the request does not change:
- *   gat           getAndTouch: true: the read resets the TTL;
- *   get           getAndTouch: false, within touchAfter: a read only;
- *   get+rewrite   getAndTouch: false, touchAfter elapsed (touchAfter: 0): a read, then a `replace`
- *                 of the whole record to push the TTL back.
+ * (`stats` deltas). Scenarios, all for an existing session:
+ *   gat                 getAndTouch: true, data unchanged: the read resets the TTL;
+ *   get                 getAndTouch: false, within touchAfter, data unchanged: a read only;
+ *   get+rewrite         getAndTouch: false, touchAfter elapsed (touchAfter: 0): a read, then a
+ *                       compare-and-set of the whole record (get + CAS-replace) to push the TTL back;
+ *   get+rewrite/plain   the same with compareAndSet: false: the rewrite is one plain `replace`;
+ *   gat+change          getAndTouch: true, the request changes the data: GAT, then get + CAS-replace;
+ *   gat+change/plain    the same with compareAndSet: false: GAT, then one plain `replace`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -23,7 +27,7 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECRET = "bench-secret-that-is-at-least-32-characters";
-const COUNTERS = ["cmd_get", "cmd_touch", "cmd_set", "delete_hits", "delete_misses", "bytes_read", "bytes_written"] as const;
+const COUNTERS = ["cmd_get", "cmd_touch", "cmd_set", "cas_hits", "cas_badval", "delete_hits", "delete_misses", "bytes_read", "bytes_written"] as const;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -71,7 +75,7 @@ async function startMemcached(): Promise<{ address: string; child: ChildProcess 
   throw new Error("memcached did not start (is it installed? apt-get install memcached)");
 }
 
-async function run(store: SessionStore, touchAfter: number, address: string) {
+async function run(store: SessionStore, touchAfter: number, change: boolean, address: string) {
   const manager = createSessionManager({ store, secret: SECRET, touchAfter });
   const cookies: string[] = [];
   for (let i = 0; i < SESSIONS; i++) {
@@ -90,6 +94,7 @@ async function run(store: SessionStore, touchAfter: number, address: string) {
         const cookie = cookies[next++ % cookies.length]!;
         const session = await manager.load(cookie, { secure: false });
         if (session.isNew) throw new Error("session lost");
+        if (change) (session as unknown as Record<string, unknown>).visits = next;
         await manager.commit(session);
       }
     }),
@@ -104,15 +109,18 @@ const given = process.env.MEMCACHED_SERVERS?.split(",")[0];
 const server = given ? { address: given, child: undefined } : await startMemcached();
 const client = createMemcachedClient([server.address]);
 const scenarios = [
-  { name: "gat", store: new MemcachedStore({ client, getAndTouch: true }), touchAfter: 60 },
-  { name: "get", store: new MemcachedStore({ client, getAndTouch: false }), touchAfter: 60 },
-  { name: "get+rewrite", store: new MemcachedStore({ client, getAndTouch: false }), touchAfter: 0 },
+  { name: "gat", store: new MemcachedStore({ client, getAndTouch: true }), touchAfter: 60, change: false },
+  { name: "get", store: new MemcachedStore({ client, getAndTouch: false }), touchAfter: 60, change: false },
+  { name: "get+rewrite", store: new MemcachedStore({ client, getAndTouch: false }), touchAfter: 0, change: false },
+  { name: "get+rewrite/plain", store: new MemcachedStore({ client, getAndTouch: false, compareAndSet: false }), touchAfter: 0, change: false },
+  { name: "gat+change", store: new MemcachedStore({ client, getAndTouch: true }), touchAfter: 60, change: true },
+  { name: "gat+change/plain", store: new MemcachedStore({ client, getAndTouch: true, compareAndSet: false }), touchAfter: 60, change: true },
 ];
 const results = new Map<string, { rps: number[]; perRequest: Record<string, number> }>();
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const scenario of scenarios) {
-      const { rps, perRequest } = await run(scenario.store, scenario.touchAfter, server.address);
+      const { rps, perRequest } = await run(scenario.store, scenario.touchAfter, scenario.change, server.address);
       const entry = results.get(scenario.name) ?? { rps: [], perRequest };
       entry.rps.push(rps);
       results.set(scenario.name, entry);
@@ -129,5 +137,5 @@ for (const [name, { rps, perRequest }] of results) {
     .filter(([, v]) => v !== 0)
     .map(([k, v]) => `${k}=${Number(v.toFixed(2))}`)
     .join(" ");
-  console.log(`${name.padEnd(12)} ${Math.round(median).toString().padStart(6)} req/s   per request: ${ops}`);
+  console.log(`${name.padEnd(18)} ${Math.round(median).toString().padStart(6)} req/s   per request: ${ops}`);
 }

@@ -6,12 +6,12 @@ import { ttlOnServers } from "./memcached-support.js";
 
 const clients = new WeakMap<MemcachedStore, memjs.Client>();
 
-function suite(label: string, addresses: () => string[], getAndTouch: boolean): void {
+function suite(label: string, addresses: () => string[], getAndTouch: boolean, compareAndSet = true): void {
   runStoreConformance<MemcachedStore>({
-    name: `MemcachedStore (${label}, getAndTouch: ${getAndTouch})`,
+    name: `MemcachedStore (${label}, getAndTouch: ${getAndTouch}${compareAndSet ? "" : ", compareAndSet: false"})`,
     createStore: () => {
       const client = createMemcachedClient(addresses());
-      const store = new MemcachedStore({ client, prefix: uniquePrefix(`memcached-conformance-${label}`), getAndTouch });
+      const store = new MemcachedStore({ client, prefix: uniquePrefix(`memcached-conformance-${label}`), getAndTouch, compareAndSet });
       clients.set(store, client);
       return store;
     },
@@ -28,3 +28,5 @@ suite("1 server", one, true);
 suite("1 server", one, false);
 suite("3 servers", three, true);
 suite("3 servers", three, false);
+// Plain replace for writes: the suite checks that compare-and-set is then neither declared nor present.
+suite("1 server", one, true, false);

@@ -58,14 +58,18 @@ describe("MemcachedStore: construction and declared capabilities", () => {
   const client = createMemcachedClient("127.0.0.1:1");
   afterAll(() => client.close());
 
-  it("declares no listing, owner index or compare-and-set, and the core refuses what needs them", async () => {
-    for (const getAndTouch of [true, false]) {
-      const store = new MemcachedStore({ client, getAndTouch });
-      expect(store.capabilities).toEqual({ refreshOnGet: getAndTouch, list: false, compareAndSet: false, ownerIndex: false });
+  it("declares compare-and-set (unless turned off) but no listing or owner index, and the core refuses what needs them", async () => {
+    for (const [getAndTouch, compareAndSet] of [
+      [true, true],
+      [false, true],
+      [true, false],
+    ] as const) {
+      const store = new MemcachedStore({ client, getAndTouch, compareAndSet });
+      expect(store.capabilities).toEqual({ refreshOnGet: getAndTouch, list: false, compareAndSet, ownerIndex: false });
       const asStore: SessionStore = store;
       expect(asStore.list).toBeUndefined();
       expect(asStore.owners).toBeUndefined();
-      expect(asStore.compareAndSet).toBeUndefined();
+      expect(typeof asStore.compareAndSet).toBe(compareAndSet ? "function" : "undefined");
       const manager = createSessionManager({ store, secret: SECRET });
       const listing = (async () => {
         for await (const id of manager.listIds()) return id;
@@ -271,9 +275,9 @@ describe("MemcachedStore: store operations per request, counted on dedicated ser
     });
     expect(many).toEqual({ cmd_touch: 25, touch_hits: 25 });
 
-    // A change costs the read plus one replace.
+    // A change costs the read plus compare-and-set: a get (with the CAS token) and a CAS-replace.
     const changed = await countCommands(addresses, () => request(manager, session.cookie, (s) => (s.userId = 2)));
-    expect(changed).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_set: 1 });
+    expect(changed).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_get: 1, get_hits: 1, cmd_set: 1, cas_hits: 1 });
 
     // An unknown (validly signed) id: one miss, then a fresh session.
     const unknown = `sid=${manager.signId(randomUUID())}`;
@@ -300,7 +304,8 @@ describe("MemcachedStore: store operations per request, counted on dedicated ser
     expect(within).toEqual({ cmd_get: 10, get_hits: 10 });
 
     await sleep(2.2);
-    expect(await countCommands(addresses, () => request(manager, session.cookie))).toEqual({ cmd_get: 1, get_hits: 1, cmd_set: 1 });
+    // The refresh is a write of a loaded session: compare-and-set (get + CAS-replace) after the read.
+    expect(await countCommands(addresses, () => request(manager, session.cookie))).toEqual({ cmd_get: 2, get_hits: 2, cmd_set: 1, cas_hits: 1 });
     expect(await countCommands(addresses, () => request(manager, session.cookie))).toEqual({ cmd_get: 1, get_hits: 1 });
   });
 
@@ -327,9 +332,10 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
   beforeAll(async () => {
     handle = await startMemcached(3);
     addresses = handle.servers.map((server) => server.address);
-    client = createMemcachedClient(addresses);
-    store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-outage"), timeout: 0.5 });
-    manager = createSessionManager({ store, secret: SECRET, storeTimeout: 2 });
+    // Bounds with room for a busy machine: a healthy server must never look hung here.
+    client = createMemcachedClient(addresses, { timeout: 1 });
+    store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-outage"), timeout: 2.5 });
+    manager = createSessionManager({ store, secret: SECRET, storeTimeout: 3 });
     for (let n = 0; byServer.some((list) => list.length < 4); n++) {
       if (n > 300) throw new Error("sessions do not spread over the three servers");
       const { id, cookie } = await newSession(manager, { n });
