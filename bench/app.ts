@@ -3,13 +3,14 @@
  * then the JSON of an {@link AppContext}. Messages:
  *   → parent `{ type: "ready", port }` once listening;
  *   ← parent `{ type: "heap" }` → `{ type: "heap", heapUsed, rss }` after a full GC (needs --expose-gc);
+ *   ← parent `{ type: "cpu" }` → `{ type: "cpu", user, system }`: CPU time used so far, microseconds;
  *   ← parent `{ type: "stop" }` → closes the server and the store clients, then exits.
  */
 import type { Framework } from "./config.js";
 import type { AppContext, RunningApp } from "./apps/common.js";
 
-export type ParentMessage = { type: "heap" } | { type: "stop" };
-export type ChildMessage = { type: "ready"; port: number } | { type: "heap"; heapUsed: number; rss: number };
+export type ParentMessage = { type: "heap" } | { type: "cpu" } | { type: "stop" };
+export type ChildMessage = { type: "ready"; port: number } | { type: "heap"; heapUsed: number; rss: number } | { type: "cpu"; user: number; system: number };
 
 async function start(framework: Framework, ctx: AppContext): Promise<RunningApp> {
   if (framework === "express") return (await import("./apps/express.js")).startExpress(ctx);
@@ -32,6 +33,9 @@ process.on("message", (message: ParentMessage) => {
     for (let i = 0; i < 4; i++) gc?.();
     const { heapUsed, rss } = process.memoryUsage();
     send({ type: "heap", heapUsed, rss });
+  } else if (message.type === "cpu") {
+    const { user, system } = process.cpuUsage();
+    send({ type: "cpu", user, system });
   } else if (message.type === "stop") {
     const timer = setTimeout(() => process.exit(0), 3000);
     timer.unref();

@@ -16,6 +16,8 @@ export interface AppProcess {
   readonly pid: number;
   /** Heap in use after a full GC, and the RSS, in bytes. */
   heap(): Promise<{ heapUsed: number; rss: number }>;
+  /** CPU time the app process used so far (user + system), microseconds. */
+  cpu(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,10 @@ export async function startApp(framework: Framework, ctx: AppContext): Promise<A
     heap: async () => {
       const { heapUsed, rss } = await request({ type: "heap" }, "heap");
       return { heapUsed, rss };
+    },
+    cpu: async () => {
+      const { user, system } = await request({ type: "cpu" }, "cpu");
+      return user + system;
     },
     stop: () =>
       new Promise<void>((resolve) => {

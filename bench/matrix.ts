@@ -9,8 +9,19 @@ import { peerOf, runsIn, variantsOf, VARIANT_LABEL, type BenchConfig, type Frame
 import { createSessions, load, type LoadResult } from "./load.js";
 import { commandsPerRequest, type BenchServers, type CommandCount, type Counters } from "./services.js";
 
+/** CPU time per request of each process, microseconds: where a 2-core machine's time goes. */
+export interface CpuPerRequest {
+  /** The app process. */
+  readonly app: number;
+  /** autocannon (this process). */
+  readonly loadgen: number;
+  readonly redis: number;
+  readonly memcached: number;
+}
+
 export interface Round extends LoadResult {
   readonly commands: CommandCount;
+  readonly cpu: CpuPerRequest;
 }
 
 export interface Cell {
@@ -27,6 +38,8 @@ export interface Cell {
   readonly commands: CommandCount;
   /** Requests that failed (non-2xx, errors, timeouts) over all rounds. */
   readonly failures: number;
+  /** CPU per request over all rounds. */
+  readonly cpu: CpuPerRequest;
   /** rps / rps of the bare framework in this run. */
   vsBare?: number;
   /** rps / rps of the peer in this run, and which peer. */
@@ -54,11 +67,28 @@ function sumCommands(rounds: readonly Round[]): CommandCount {
 
 async function measure(app: AppProcess, scenario: Scenario, servers: BenchServers, seconds: number, connections: number, cookies: readonly string[]): Promise<Round> {
   const before: Counters = await servers.counters();
+  const appBefore = await app.cpu();
+  const selfBefore = process.cpuUsage();
   const result = await load(app.port, scenario, { connections, seconds, cookies });
+  const self = process.cpuUsage(selfBefore);
   // Requests still in flight when the time was up finish on the server before the counters are read.
   await sleep(200);
   const after: Counters = await servers.counters();
-  return { ...result, commands: commandsPerRequest(before, after, result.sent) };
+  const appUsed = (await app.cpu()) - appBefore;
+  const n = result.sent;
+  const cpu: CpuPerRequest = {
+    app: appUsed / n,
+    loadgen: (self.user + self.system) / n,
+    redis: (after.redisCpu - before.redisCpu) / n,
+    memcached: (after.memcachedCpu - before.memcachedCpu) / n,
+  };
+  return { ...result, commands: commandsPerRequest(before, after, n), cpu };
+}
+
+function sumCpu(rounds: readonly Round[]): CpuPerRequest {
+  const sent = rounds.reduce((n, r) => n + r.sent, 0);
+  const weighted = (pick: (c: CpuPerRequest) => number) => rounds.reduce((n, r) => n + pick(r.cpu) * r.sent, 0) / sent;
+  return { app: weighted((c) => c.app), loadgen: weighted((c) => c.loadgen), redis: weighted((c) => c.redis), memcached: weighted((c) => c.memcached) };
 }
 
 /** Runs the whole matrix for one framework. */
@@ -94,7 +124,9 @@ export async function runFramework(framework: Framework, config: BenchConfig, se
           rounds.get(variant)!.push(round);
           log(
             `${framework.padEnd(8)} ${scenario.padEnd(9)} ${variant.padEnd(17)} round ${r + 1}/${count}: ${Math.round(round.rps).toString().padStart(6)} req/s  p99 ${round.p99} ms  ` +
-              `redis ${round.commands.redis.toFixed(2)}  memcached ${round.commands.memcached.toFixed(2)} cmd/req${round.failures ? `  FAILURES ${round.failures}` : ""}`,
+              `redis ${round.commands.redis.toFixed(2)}  memcached ${round.commands.memcached.toFixed(2)} cmd/req  ` +
+              `CPU µs/req app ${round.cpu.app.toFixed(1)} loadgen ${round.cpu.loadgen.toFixed(1)} redis ${round.cpu.redis.toFixed(1)} memcached ${round.cpu.memcached.toFixed(1)}` +
+              `${round.failures ? `  FAILURES ${round.failures}` : ""}`,
           );
         }
       }
@@ -110,6 +142,7 @@ export async function runFramework(framework: Framework, config: BenchConfig, se
           p99: median(list.map((x) => x.p99)),
           commands: sumCommands(list),
           failures: list.reduce((n, x) => n + x.failures, 0),
+          cpu: sumCpu(list),
         };
       });
       const bare = scenarioCells.find((c) => c.variant === "bare");

@@ -59,6 +59,24 @@ for (const [id, t] of selfTime) {
   }
 }
 
+/** Which package or layer a frame belongs to, for the per-layer totals. */
+function layer(n: ProfileNode): string {
+  const url = n.callFrame.url;
+  const name = n.callFrame.functionName;
+  if (url === "") return name.startsWith("(") ? name : `native ${name || "(anonymous)"}`;
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1]!;
+  if (url.startsWith("node:")) return "node internals";
+  if (/bench\/results\/build\/|\/src\/|\/adapters\//.test(url)) return "shared-session";
+  return "other";
+}
+
+const byLayer = new Map<string, number>();
+for (const [id, t] of selfTime) {
+  const l = layer(byId.get(id)!);
+  byLayer.set(l, (byLayer.get(l) ?? 0) + t);
+}
+
 const pct = (t: number) => `${((100 * t) / total).toFixed(1).padStart(5)}%`;
 const show = (title: string, map: Map<string, number>) => {
   console.log(`\n${title} (total ${(total / 1000).toFixed(0)} ms)`);
@@ -68,5 +86,6 @@ const show = (title: string, map: Map<string, number>) => {
     .slice(0, top)
     .forEach(([name, t]) => console.log(`${pct(t)}  ${name}`));
 };
+show("self time by layer", byLayer);
 show("self time", self);
 show("inclusive time", inclusive);

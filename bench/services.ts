@@ -22,6 +22,9 @@ export interface Counters {
   readonly redis: Record<string, number>;
   /** memcached `stats`: the command counters. */
   readonly memcached: Record<string, number>;
+  /** CPU time each server used so far (user + system), microseconds. */
+  readonly redisCpu: number;
+  readonly memcachedCpu: number;
 }
 
 /**
@@ -41,8 +44,14 @@ export async function startServers(): Promise<BenchServers> {
     redisUrl,
     memcached: memcachedAddress,
     async counters() {
-      const [info, mc] = await Promise.all([statsClient.info("commandstats"), memcachedStats(memcachedAddress)]);
-      return { redis: parseCommandStats(info), memcached: mc };
+      const [info, cpu, mc] = await Promise.all([statsClient.info("commandstats"), statsClient.info("cpu"), memcachedStats(memcachedAddress)]);
+      const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(cpu)?.[1] ?? 0);
+      return {
+        redis: parseCommandStats(info),
+        memcached: mc,
+        redisCpu: Math.round((seconds("used_cpu_user") + seconds("used_cpu_sys")) * 1e6),
+        memcachedCpu: Math.round(((mc.rusage_user ?? 0) + (mc.rusage_system ?? 0)) * 1e6),
+      };
     },
     async versions() {
       const info = await statsClient.info("server");
@@ -93,7 +102,8 @@ export async function memcachedStats(address: string): Promise<Record<string, nu
   const out: Record<string, number> = {};
   for (const line of text.split("\r\n")) {
     const [tag, name, value] = line.split(" ");
-    if (tag === "STAT" && name !== undefined && value !== undefined && /^\d+$/.test(value)) out[name] = Number(value);
+    // Counters are integers; rusage_user / rusage_system are seconds with a fraction.
+    if (tag === "STAT" && name !== undefined && value !== undefined && /^\d+(\.\d+)?$/.test(value)) out[name] = Number(value);
   }
   return out;
 }
