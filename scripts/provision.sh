@@ -120,9 +120,10 @@ start_dockerd() {
     return 1
   fi
   log "no Docker engine answers; starting dockerd (log: $state_dir/dockerd.log)"
-  # Detached from this shell and from the caller's stdout, so `eval "$(...)"` returns.
+  # Detached from this shell and from every descriptor of the caller (fd 3 is the stdout that
+  # `eval "$(...)"` reads until it closes), so the caller does not wait for dockerd.
   run_as_root setsid nohup dockerd --iptables=false --ip6tables=false --storage-driver=vfs \
-    --pidfile "$state_dir/dockerd.pid" >"$state_dir/dockerd.log" 2>&1 </dev/null &
+    --pidfile "$state_dir/dockerd.pid" >"$state_dir/dockerd.log" 2>&1 </dev/null 3>&- &
   local launched=$! deadline=$((SECONDS + 60))
   until docker_ready; do
     if ! kill -0 "$launched" 2>/dev/null; then
