@@ -420,12 +420,27 @@ export class SessionManager<D extends object = SessionData> {
    * is sent, so a client that follows a redirect at once finds the data. Writes nothing for an
    * unchanged or unused session.
    */
-  async commit(session: Session<D>): Promise<CommitResult> {
-    const state = stateOf(session);
-    if (state.disabled) return NO_COOKIE;
+  commit(session: Session<D>): Promise<CommitResult> {
+    try {
+      const state = stateOf(session);
+      if (state.disabled) return Promise.resolve(NO_COOKIE);
+      const data = { ...(session as object) } as Record<string, unknown>;
+      const dataText = this.#serializer.stringify(data);
+      // Nothing to write, the common case (an unchanged or unused session): settled without a store
+      // call or an await. The conditions are those under which #write returns false at once.
+      if (state.persisted ? dataText === state.loadedText && !state.refresh : dataText === this.#emptyText && !state.forceSave) {
+        return Promise.resolve({ setCookie: this.#cookieFor(state, false) });
+      }
+      return this.#commitWrite(session, state, data, dataText);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #commitWrite(session: Session<D>, state: State, data: Record<string, unknown>, dataText: string): Promise<CommitResult> {
     let wrote: boolean;
     try {
-      wrote = await this.#write(session, state, false);
+      wrote = await this.#write(session, state, false, data, dataText);
     } catch (err) {
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return NO_COOKIE;
       throw err;
@@ -726,9 +741,13 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** Write the session if it needs it; returns whether a write happened. */
-  async #write(session: Session<D>, state: State, explicit: boolean): Promise<boolean> {
-    const data = { ...(session as object) } as Record<string, unknown>;
-    const dataText = this.#serializer.stringify(data);
+  async #write(
+    session: Session<D>,
+    state: State,
+    explicit: boolean,
+    data: Record<string, unknown> = { ...(session as object) },
+    dataText: string = this.#serializer.stringify(data),
+  ): Promise<boolean> {
     if (!state.persisted) {
       if (dataText === this.#emptyText && !state.forceSave && !explicit) return false;
       return this.#create(state, dataText, data);
