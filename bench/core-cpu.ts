@@ -7,6 +7,7 @@
  *   npx tsx bench/core-cpu.ts              # the package as tsup builds it
  *   BENCH_SOURCE=1 npx tsx bench/core-cpu.ts
  *   BENCH_CORE_PROFILE=1 npx tsx bench/core-cpu.ts   # + bench/results/profiles/core-cpu.cpuprofile
+ *   BENCH_LIBRARY_DIR=/path/to/an/esm/build npx tsx bench/core-cpu.ts   # A/B against another build
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Session as InspectorSession } from "node:inspector/promises";
@@ -19,7 +20,7 @@ const CONCURRENCY = 64;
 const OPERATIONS = 128_000;
 const RUNS = 5;
 
-await buildLibrary();
+if (!process.env.BENCH_LIBRARY_DIR) await buildLibrary();
 const { createSessionManager } = (await library()).core;
 const records = new Map<string, string>();
 const store: SessionStore = {
