@@ -40,7 +40,7 @@ let core: CoreResult | null = null;
 let memory: MemoryResult | null = null;
 try {
   for (const framework of config.frameworks) cells = cells.concat(await runFramework(framework, config, servers));
-  if (config.core) core = await runCore(servers.redisUrl);
+  if (config.core) core = await runCore(servers.redisUrl, { counters: () => servers.counters() });
   if (config.memory) memory = await runMemory(servers, config.memorySessions);
   const versions = await servers.versions();
   const cpus = os.cpus();
