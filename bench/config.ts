@@ -118,8 +118,8 @@ export interface BenchConfig {
 export function loadConfig(): BenchConfig {
   return {
     quick: QUICK,
-    duration: numberFromEnv("BENCH_DURATION", QUICK ? 1.5 : 4),
-    warmup: numberFromEnv("BENCH_WARMUP", QUICK ? 0.5 : 2),
+    duration: numberFromEnv("BENCH_DURATION", QUICK ? 1.5 : 3),
+    warmup: numberFromEnv("BENCH_WARMUP", QUICK ? 0.5 : 1.5),
     rounds: Math.round(numberFromEnv("BENCH_ROUNDS", QUICK ? 1 : 3)),
     readRounds: Math.round(numberFromEnv("BENCH_READ_ROUNDS", QUICK ? 1 : 5)),
     connections: Math.round(numberFromEnv("BENCH_CONNECTIONS", 64)),
