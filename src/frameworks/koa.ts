@@ -27,6 +27,42 @@ export type KoaSessionMiddleware<D extends object = SessionData> = Middleware & 
 export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
 
 const LOADED = Symbol.for("shared-session.koa.loaded");
+const STATE = Symbol("shared-session.koa.state");
+
+interface RequestState {
+  readonly session: Session;
+  /** `ctx.session = null` was assigned: destroy when the request ends. */
+  destroyAtEnd: boolean;
+}
+
+function stateOf(ctx: object): RequestState {
+  return (ctx as { [STATE]: RequestState })[STATE];
+}
+
+/** `ctx.session`: an own, enumerable accessor on each ctx, the same functions for every request. */
+const SESSION_PROPERTY: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: object) {
+    return stateOf(this).session;
+  },
+  set(this: object, value: unknown) {
+    const state = stateOf(this);
+    const session = state.session;
+    if (value === session) return;
+    if (value === null) {
+      clearData(session);
+      state.destroyAtEnd = true;
+      return;
+    }
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw new TypeError("[shared-session] ctx.session can only be set to null (destroy) or an object of data");
+    }
+    clearData(session);
+    const target = session as unknown as { set(key: string, value: unknown): void };
+    for (const [key, item] of Object.entries(value)) target.set(key, item);
+  },
+};
 
 /**
  * Koa middleware (Koa 2 and 3) that gives every request `ctx.session`.
@@ -68,26 +104,12 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       if (err instanceof StoreUnavailableError) ctx.set("Retry-After", String(err.retryAfter));
       throw err;
     }
-    let destroyAtEnd = false;
-    Object.defineProperty(ctx, "session", {
-      configurable: true,
-      enumerable: true,
-      get: () => session,
-      set: (value: unknown) => {
-        if (value === session) return;
-        if (value === null) {
-          clearData(session);
-          destroyAtEnd = true;
-          return;
-        }
-        if (typeof value !== "object" || Array.isArray(value)) {
-          throw new TypeError("[shared-session] ctx.session can only be set to null (destroy) or an object of data");
-        }
-        clearData(session);
-        const target = session as unknown as { set(key: string, value: unknown): void };
-        for (const [key, item] of Object.entries(value)) target.set(key, item);
-      },
-    });
+    // The accessor pair is shared by every request (per-request state sits under a symbol): fresh
+    // getter/setter closures on each ctx gave every ctx its own hidden class, which slowed every
+    // later property access on ctx in Koa and the app.
+    const state: RequestState = { session, destroyAtEnd: false };
+    (ctx as Context & { [STATE]?: RequestState })[STATE] = state;
+    Object.defineProperty(ctx, "session", SESSION_PROPERTY);
 
     let threw = false;
     let downstreamError: unknown;
@@ -98,7 +120,7 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       downstreamError = err;
     }
     try {
-      if (destroyAtEnd) {
+      if (state.destroyAtEnd) {
         // What the app put in after `= null` becomes a new session under a new id.
         const after = { ...session };
         await session.destroy();
