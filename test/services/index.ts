@@ -85,7 +85,7 @@ export interface SharedServices {
   readonly redis: SharedRedis;
   /** A Redis Cluster of 3 masters. */
   readonly redisCluster: SharedRedisCluster;
-  /** A Sentinel deployment (1 master, 1 replica). */
+  /** A Sentinel deployment: 1 master, 1 replica, 3 sentinels (quorum 2). */
   readonly redisSentinel: SharedRedisSentinel;
   /** One Memcached server. */
   readonly memcached: SharedMemcached;
