@@ -297,7 +297,42 @@ export class RedisStore implements SessionStore {
    * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
    * same time budget.
    */
-  async #run<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+  #run<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+    // Connected (every request of a healthy app): one promise and one timer, nothing else.
+    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, send);
+    return this.#runWhenConnected(operation, send);
+  }
+
+  /** `send()` bounded by `timeout`; a late answer or rejection after the timeout is dropped. */
+  #bounded<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(toStoreError(operation, err));
+      };
+      const timer = setTimeout(
+        () => fail(new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`)),
+        this.#timeoutMs,
+      );
+      timer.unref?.();
+      try {
+        send().then((value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        }, fail);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  }
+
+  /** Not ready: wait for the first connection (within the same budget), or fail at once. */
+  async #runWhenConnected<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
