@@ -10,6 +10,7 @@
  * Environment: BENCH_QUICK=1 (smoke run), BENCH_FRAMEWORKS, BENCH_SCENARIOS (comma lists),
  * BENCH_DURATION / BENCH_WARMUP (seconds), BENCH_ROUNDS / BENCH_READ_ROUNDS, BENCH_CONNECTIONS,
  * BENCH_CORE=0, BENCH_MEMORY=0, BENCH_PROFILE=<framework>:<variant> (CPU profile of that app),
+ * BENCH_WAIT_QUIET=<minutes> (wait for a load average below 0.7 first),
  * BENCH_OUT=<dir> (default bench/results, bench/results/quick in quick mode), BENCH_PROVIDER=binaries|docker, REDIS_URL, MEMCACHED_SERVERS.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -26,6 +27,13 @@ import { startServers } from "./services.js";
 const config = loadConfig();
 // A quick run does not overwrite the figures of the last full run (the README shows those).
 const outDir = process.env.BENCH_OUT ?? fileURLToPath(new URL(config.quick ? "./results/quick/" : "./results/", import.meta.url));
+// BENCH_WAIT_QUIET=<minutes>: wait (up to that long) for the 1-minute load average to fall below
+// 0.7, so other work on the machine does not skew the figures.
+const waitQuiet = Number(process.env.BENCH_WAIT_QUIET ?? 0);
+for (const deadline = Date.now() + waitQuiet * 60_000; os.loadavg()[0]! >= 0.7 && Date.now() < deadline; ) {
+  process.stderr.write(`bench: waiting for a quiet machine (load average ${os.loadavg()[0]!.toFixed(2)})\n`);
+  await new Promise((resolve) => setTimeout(resolve, 15_000));
+}
 const started = Date.now();
 const loadBefore = os.loadavg();
 if (loadBefore[0]! > 1) {
