@@ -379,14 +379,17 @@ async function soak(config: Config): Promise<number> {
   const users = Array.from({ length: config.concurrency }, (_, i) => user(i));
 
   // Warm up, then measure memory from a settled heap.
-  await sleep(Math.min(5000, (config.duration * 1000) / 10));
+  const warmUp = Math.min(5000, (config.duration * 1000) / 10);
+  await sleep(warmUp);
   const before = await appStats(true);
   const startedAt = performance.now();
   const endAt = t0 + config.duration * 1000;
-  const quietTail = Math.min(10_000, config.cycle * 500);
+  // Whole fault cycles that fit between the warm-up and a quiet tail in which everything recovers.
+  const quietTail = Math.min(8000, config.cycle * 400);
+  const cycles = Math.floor((config.duration * 1000 - warmUp - quietTail) / (config.cycle * 1000));
   let pauses = 0;
   let restarts = 0;
-  while (performance.now() + config.cycle * 1000 <= endAt - quietTail) {
+  for (let cycle = 0; cycle < cycles; cycle++) {
     const cycleStart = performance.now();
     await sleep(2000);
     let fault: Fault = { kind: "pause", start: performance.now(), end: Infinity };
