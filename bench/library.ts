@@ -3,7 +3,8 @@
  * tsup configuration of the repository, built (ESM, no type declarations) into bench/results/build, so our
  * code runs as users get it and not through tsx's on-the-fly transform (which, for one, wraps every
  * closure in a `__name` helper). `BENCH_SOURCE=1` runs the TypeScript sources instead (for profiles
- * with source lines).
+ * with source lines). `BENCH_LIBRARY_DIR=<dir>` runs an ESM build you made elsewhere (say, of
+ * another commit) instead, to compare.
  */
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Options } from "tsup";
@@ -30,6 +31,9 @@ const BUILD_DIR = fileURLToPath(new URL("./results/build/", import.meta.url));
 /** Build the package into bench/results/build (about a second) and point this process and its children at it. */
 export async function buildLibrary(): Promise<string> {
   if (process.env.BENCH_SOURCE === "1") return "source";
+  // A build made elsewhere (e.g. of another commit, to compare): use it as it is.
+  const given = process.env[LIBRARY_VARIABLE];
+  if (given !== undefined && given !== "") return given;
   const { build } = await import("tsup");
   const configs = (await import("../tsup.config.js")).default as Options | Options[];
   const esm = (Array.isArray(configs) ? configs : [configs]).find((c) => (Array.isArray(c.format) ? c.format.includes("esm") : c.format === "esm"));
