@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../src/index.js";
+import { bounded } from "../src/core/bounded.js";
 import { escapeGlob } from "./redis/glob.js";
 import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
 
@@ -305,30 +306,13 @@ export class RedisStore implements SessionStore {
 
   /** `send()` bounded by `timeout`; a late answer or rejection after the timeout is dropped. */
   #bounded<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(toStoreError(operation, err));
-      };
-      const timer = setTimeout(
-        () => fail(new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`)),
-        this.#timeoutMs,
-      );
-      timer.unref?.();
-      try {
-        send().then((value) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(value);
-        }, fail);
-      } catch (err) {
-        fail(err);
-      }
-    });
+    return bounded(
+      send,
+      this.#timeoutMs,
+      () => new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`),
+      (err) => toStoreError(operation, err),
+      true,
+    );
   }
 
   /** Not ready: wait for the first connection (within the same budget), or fail at once. */

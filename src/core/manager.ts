@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
+import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
@@ -903,12 +904,11 @@ export class SessionManager<D extends object = SessionData> {
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
    */
   #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: unknown): void => {
-        if (settled) return; // a late rejection after a timeout is dropped, never unhandled
-        settled = true;
-        clearTimeout(timer);
+    return bounded(
+      run,
+      this.#timeoutMs,
+      () => new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter }),
+      (err) => {
         const error =
           err instanceof StoreUnavailableError
             ? err
@@ -918,23 +918,9 @@ export class SessionManager<D extends object = SessionData> {
               });
         this.#log("error", "store.error", error.message, undefined, error);
         this.#emit("storeError", { operation, error });
-        reject(error);
-      };
-      const timer = setTimeout(
-        () => fail(new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter })),
-        this.#timeoutMs,
-      );
-      try {
-        run().then((value) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(value);
-        }, fail);
-      } catch (err) {
-        fail(err);
-      }
-    });
+        return error;
+      },
+    );
   }
 
   #log(level: SessionLogEntry["level"], event: string, message: string, id?: string, error?: unknown): void {
