@@ -1,6 +1,7 @@
 import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
+import { bounded } from "../src/core/bounded.js";
 
 /**
  * The longest TTL memcached reads as "seconds from now" (30 days). A larger expiration is read as
@@ -372,38 +373,33 @@ export class MemcachedStore implements SessionStore {
 
   /** Send one request to the key's server; rejects within `timeout`, whatever memjs does. */
   #send(operation: string, opcode: number, key: string, extras: Buffer, value = "", cas?: Buffer): Promise<MemjsResponse> {
-    return new Promise<MemjsResponse>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        const server = this.#serverOf(key);
-        reject(new MemcachedStoreError("ERR_MEMCACHED_TIMEOUT", `${operation} got no answer from ${server ?? "the server"} within ${this.timeout}s`, { server }));
-      }, this.#timeoutMs);
-      const done = (err: unknown, response: MemjsResponse | null | undefined) => {
-        if (settled) return; // an answer after the timeout is dropped
-        settled = true;
-        clearTimeout(timer);
-        if (err === null && response !== undefined && response !== null) {
-          resolve(response);
-          return;
-        }
-        const server = this.#serverOf(key);
+    const server = () => this.#serverOf(key) ?? "the server";
+    return bounded(
+      () =>
+        new Promise<MemjsResponse>((resolve, reject) => {
+          try {
+            const client = this.#client;
+            client.incrSeq();
+            const seq = client.seq;
+            const request = memjs.Utils.makeRequestBuffer(opcode, key, extras, value, seq);
+            cas?.copy(request, 16); // header bytes 16-23: the CAS token (memjs leaves them zero)
+            // perform() routes by key, applies the client's retries/failover settings and matches the answer by seq.
+            client.perform(key, request, seq, (err, response) => {
+              if (err === null && response !== undefined && response !== null) resolve(response);
+              else reject(err);
+            });
+          } catch (err) {
+            reject(err ?? new Error("memjs threw"));
+          }
+        }),
+      this.#timeoutMs,
+      () => new MemcachedStoreError("ERR_MEMCACHED_TIMEOUT", `${operation} got no answer from ${server()} within ${this.timeout}s`, { server: this.#serverOf(key) }),
+      (err) => {
+        if (err instanceof MemcachedStoreError) return err;
         const reason = err instanceof Error ? err.message : err === null ? "no response" : String(err);
-        reject(new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", `${operation} failed on ${server ?? "the server"}: ${reason}`, { server, cause: err ?? undefined }));
-      };
-      try {
-        const client = this.#client;
-        client.incrSeq();
-        const seq = client.seq;
-        const request = memjs.Utils.makeRequestBuffer(opcode, key, extras, value, seq);
-        cas?.copy(request, 16); // header bytes 16-23: the CAS token (memjs leaves them zero)
-        // perform() routes by key, applies the client's retries/failover settings and matches the answer by seq.
-        client.perform(key, request, seq, (err, response) => done(err, response));
-      } catch (err) {
-        done(err ?? new Error("memjs threw"), undefined);
-      }
-    });
+        return new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", `${operation} failed on ${server()}: ${reason}`, { server: this.#serverOf(key), cause: err ?? undefined });
+      },
+    );
   }
 }
 
