@@ -23,12 +23,38 @@ export type ExpressSessionOptions<D extends object = SessionData> = SessionOptio
 /** The middleware, carrying the manager it uses (for `listSessions`, `destroyOwnerSessions`, `on`). */
 export type ExpressSessionMiddleware<D extends object = SessionData> = RequestHandler & { readonly manager: SessionManager<D> };
 
-/** Marks a request whose session is already loaded, so a second mount is a no-op. */
-const LOADED = Symbol.for("shared-session.express.loaded");
-
+type Kind = "writeHead" | "write" | "end" | "flushHeaders";
 type Args = unknown[];
 type Method = (...args: Args) => unknown;
-type Held = { readonly kind: "writeHead" | "write" | "end" | "flushHeaders"; readonly args: Args };
+type Methods = Record<Kind, Method>;
+type Held = { readonly kind: Kind; readonly args: Args };
+
+const KINDS: readonly Kind[] = ["writeHead", "write", "end", "flushHeaders"];
+
+/** Nothing sent yet · committing, calls queued · head out, calls pass · the error is with Express · we answered. */
+const OPEN = 0;
+const HOLDING = 1;
+const PASSING = 2;
+const REROUTED = 3;
+const DISCARDING = 4;
+type Phase = typeof OPEN | typeof HOLDING | typeof PASSING | typeof REROUTED | typeof DISCARDING;
+
+/** The hold on one response: what the session binding needs when the app sends. */
+interface Hold {
+  readonly req: Request;
+  readonly res: ServerResponse;
+  readonly manager: SessionManager<never>;
+  readonly session: Session;
+  /** Where an intercepted call continues: the prototype under ours, or the functions `res` had. */
+  readonly next: Methods;
+  phase: Phase;
+  readonly queue: Held[];
+  waitingForDrain: boolean;
+}
+
+/** A response's hold (or `null` while its session loads); also marks a request already handled, so a second mount is a no-op. */
+const HOLD = Symbol.for("shared-session.express.hold");
+type Holder = ServerResponse & { [HOLD]?: Hold | null };
 
 /**
  * Express middleware (Express 4 and 5) that gives every request `req.session`.
@@ -36,12 +62,20 @@ type Held = { readonly kind: "writeHead" | "write" | "end" | "flushHeaders"; rea
  * The session loads from the `Cookie` header (one store read, and only when the request carries a
  * validly signed cookie). Changes are written **before the response head is sent**: the binding holds
  * `res.writeHead`/`res.write`/`res.end`/`res.flushHeaders` until the write is in the store, so a client
- * that follows a redirect at once, to any process, sees the data. `Secure` follows `req.secure`
- * (set `app.set("trust proxy", …)` behind a TLS-terminating proxy).
+ * that follows a redirect at once, to any process, sees the data. A request that changed nothing is
+ * not held at all. `Secure` follows `req.secure` (set `app.set("trust proxy", …)` behind a
+ * TLS-terminating proxy).
  *
  * A store failure goes to `next(err)` as a {@link StoreUnavailableError} (`status` 503, `headers`
  * carrying `Retry-After`, which is also set on the response), at load and at the end of the request
  * alike, unless `onStoreError: "continue"`.
+ *
+ * How the hold is made: on first use the binding defines those four methods on Express's response
+ * prototype (`express.response`, the object Express documents for extending `res`), as calls that
+ * pass straight through for every response without a session. That costs a property lookup per call,
+ * where wrapping four methods on every `res` object cost about a tenth of Express's throughput.
+ * When `res` already carries its own versions (a middleware that wraps them ran first), the binding
+ * wraps that response's methods instead.
  *
  * @example
  * import express from "express";
@@ -58,35 +92,206 @@ type Held = { readonly kind: "writeHead" | "write" | "end" | "flushHeaders"; rea
  */
 export function expressSession<D extends object = SessionData>(options: ExpressSessionOptions<D>): ExpressSessionMiddleware<D> {
   const manager = createSessionManager<D>(options);
+  const core = manager as unknown as SessionManager<never>;
   return Object.assign(sharedSession, { manager });
 
   function sharedSession(req: Request, res: Response, next: NextFunction): void {
-    const marked = req as Request & { [LOADED]?: true };
-    if (marked[LOADED]) {
+    const holder = res as unknown as Holder;
+    if (holder[HOLD] !== undefined) {
       next();
       return;
     }
-    marked[LOADED] = true;
-    manager.load(req.headers.cookie, { secure: req.secure === true }).then(
-      (session) => {
-        req.session = session as unknown as Session;
-        holdResponse(req, res, async () => (await manager.commit(session)).setCookie);
-        next();
-      },
-      (err: unknown) => {
-        if (err instanceof StoreUnavailableError && !res.headersSent) res.setHeader("Retry-After", String(err.retryAfter));
-        next(err);
-      },
-    );
+    holder[HOLD] = null;
+    let loaded: Session<D> | Promise<Session<D>>;
+    try {
+      loaded = manager.loadNow(req.headers.cookie, { secure: req.secure === true });
+    } catch (err) {
+      loaded = Promise.reject(err);
+    }
+    if (loaded instanceof Promise) {
+      loaded.then(
+        (session) => start(req, holder, core, session as unknown as Session, next),
+        (err: unknown) => {
+          if (err instanceof StoreUnavailableError && !res.headersSent) res.setHeader("Retry-After", String(err.retryAfter));
+          next(err);
+        },
+      );
+    } else {
+      start(req, holder, core, loaded as unknown as Session, next);
+    }
   }
 }
 
-/** Statuses Node accepts in `writeHead`; checked when the app asks, so a bad one throws in the app's call as before. */
+function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
+  req.session = session;
+  const own = res as unknown as Methods;
+  const installed = interceptorsFor(res);
+  if (installed !== undefined && own.end === installed.methods.end && own.write === installed.methods.write && own.writeHead === installed.methods.writeHead && own.flushHeaders === installed.methods.flushHeaders) {
+    res[HOLD] = newHold(req, res, manager, session, installed.base);
+  } else {
+    // Something replaced them on this response (or this is not an Express response we know): wrap its own.
+    const hold = newHold(req, res, manager, session, { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders });
+    res[HOLD] = hold;
+    for (const kind of KINDS) {
+      own[kind] = { [kind]: (...args: Args): unknown => intercept(hold, kind, args) }[kind]!;
+    }
+  }
+  next();
+}
+
+function newHold(req: Request, res: ServerResponse, manager: SessionManager<never>, session: Session, next: Methods): Hold {
+  return { req, res, manager, session, next, phase: OPEN, queue: [], waitingForDrain: false };
+}
+
+interface Installed {
+  /** The functions we defined on the prototype. */
+  readonly methods: Methods;
+  /** The prototype under it, where they continue. */
+  readonly base: Methods;
+}
+
+/** Express response prototypes we looked at: what we installed on each (`undefined`: not one we install on). */
+const installations = new WeakMap<object, Installed | undefined>();
+
+/**
+ * Our methods on the Express response prototype of `res`: `res` → the app's `app.response` (own
+ * `app`) → Express's `response` (own `send`) → `http.ServerResponse.prototype`. Installed on Express's
+ * `response`, shared by every app and sub-app of that Express, so a response that moves between apps
+ * (a mounted app that falls through) stays held.
+ */
+function interceptorsFor(res: object): Installed | undefined {
+  const appResponse = Object.getPrototypeOf(res) as object | null;
+  if (appResponse === null || !Object.hasOwn(appResponse, "app")) return undefined;
+  const target = Object.getPrototypeOf(appResponse) as Record<string, unknown> | null;
+  if (target === null) return undefined;
+  if (installations.has(target)) return installations.get(target);
+  const base = Object.getPrototypeOf(target) as Methods | null;
+  const installable =
+    base !== null &&
+    typeof target.send === "function" &&
+    Object.hasOwn(target, "send") &&
+    KINDS.every((kind) => !Object.hasOwn(target, kind) && !Object.hasOwn(appResponse, kind) && typeof base[kind] === "function");
+  const installed = installable ? install(target, base) : undefined;
+  installations.set(target, installed);
+  return installed;
+}
+
+function install(target: object, base: Methods): Installed {
+  const methods = {} as Methods;
+  for (const kind of KINDS) {
+    const method = {
+      [kind](this: Holder, ...args: Args): unknown {
+        const hold = this[HOLD];
+        // Only a hold made for the prototype path: a response whose own methods we wrapped is held there.
+        return hold != null && hold.next === base ? intercept(hold, kind, args) : Reflect.apply(base[kind], this, args);
+      },
+    }[kind]!;
+    Object.defineProperty(target, kind, { value: method, writable: true, configurable: true, enumerable: false });
+    methods[kind] = method;
+  }
+  return { methods, base };
+}
+
+function pass(hold: Hold, kind: Kind, args: Args): unknown {
+  return Reflect.apply(hold.next[kind], hold.res, args);
+}
+
+/** One call of the app to a method that sends. */
+function intercept(hold: Hold, kind: Kind, args: Args): unknown {
+  switch (hold.phase) {
+    case PASSING:
+      // The head is out (the app streamed); write what changed since, then end.
+      if (kind === "end" && !hold.res.writableEnded) return endAfterHead(hold, args);
+      return pass(hold, kind, args);
+    case REROUTED:
+      return pass(hold, kind, args);
+    case DISCARDING:
+      return discarded(hold.res, kind, args);
+    case HOLDING:
+      checkCall(hold.res, kind, args);
+      return queue(hold, kind, args);
+    case OPEN:
+      return begin(hold, kind, args);
+  }
+}
+
+/** The first call that would send: commit now when nothing needs the store, or hold. */
+function begin(hold: Hold, kind: Kind, args: Args): unknown {
+  const { res } = hold;
+  checkCall(res, kind, args);
+  const committed = hold.manager.commitNow(hold.session as never);
+  if (committed instanceof Promise) {
+    hold.phase = HOLDING;
+    const result = queue(hold, kind, args);
+    committed.then(
+      ({ setCookie }) => release(hold, setCookie),
+      (err: unknown) => fail(hold, err),
+    ).catch((err: unknown) => abort(hold, err));
+    return result;
+  }
+  hold.phase = PASSING;
+  const cookie = committed.setCookie;
+  if (cookie === undefined || res.headersSent) return pass(hold, kind, args);
+  const head = kind === "writeHead" ? takeHead(res, args) : args;
+  appendSetCookie(res, cookie);
+  return pass(hold, kind, head);
+}
+
+/** Queue a call while the commit runs; answer as the method would. */
+function queue(hold: Hold, kind: Kind, args: Args): unknown {
+  hold.queue.push({ kind, args: kind === "writeHead" ? takeHead(hold.res, args) : args });
+  if (kind === "write") {
+    hold.waitingForDrain = true;
+    return false;
+  }
+  return kind === "flushHeaders" ? undefined : hold.res;
+}
+
+/** `end` after the head went out: the cookie can no longer change, but the data must be written first. */
+function endAfterHead(hold: Hold, args: Args): unknown {
+  const committed = hold.manager.commitNow(hold.session as never);
+  if (!(committed instanceof Promise)) return pass(hold, "end", args);
+  hold.phase = HOLDING;
+  hold.queue.push({ kind: "end", args });
+  // Failing now, the client must not take a complete-looking response: cut it.
+  committed.then(
+    () => release(hold, undefined),
+    (err: unknown) => abort(hold, err),
+  );
+  return hold.res;
+}
+
+/** Node's checks the app's call would have met, so a bad status still throws in the app's own call. */
+function checkCall(res: ServerResponse, kind: Kind, args: Args): void {
+  if (kind === "writeHead") checkStatus(args[0]);
+  else if (!res.headersSent) checkStatus(res.statusCode);
+}
+
+/** Statuses Node accepts in `writeHead`. */
 function checkStatus(code: unknown): void {
   const n = Number(code);
   if (!Number.isInteger(n) || n < 100 || n > 999) {
     throw new RangeError(`[shared-session] invalid status code: ${String(code)}`);
   }
+}
+
+/** Take `writeHead`'s status, reason and headers now (as Node would), so our Set-Cookie is added after them; returns the call to make later. */
+function takeHead(res: ServerResponse, args: Args): Args {
+  const hasReason = typeof args[1] === "string";
+  applyHeadArgument(res, hasReason ? args[2] : args[1]);
+  res.statusCode = Number(args[0]);
+  if (hasReason) res.statusMessage = args[1] as string;
+  return hasReason ? [args[0], args[1]] : [args[0]];
+}
+
+/** A call made after we answered the request ourselves: it goes nowhere. */
+function discarded(res: ServerResponse, kind: Kind, args: Args): unknown {
+  if (kind === "write") {
+    const cb = args.find((a): a is (e?: unknown) => void => typeof a === "function");
+    if (cb !== undefined) process.nextTick(cb, new Error("[shared-session] response was replaced by an error"));
+    return false;
+  }
+  return kind === "flushHeaders" ? undefined : res;
 }
 
 /** Representation headers of a response that is being replaced by an error: they describe the discarded body. */
@@ -113,142 +318,74 @@ function applyHeadArgument(res: ServerResponse, headers: unknown): void {
   }
 }
 
+/** Last resort for a bug in the replay itself: never an unhandled rejection, never a hung response. */
+function abort(hold: Hold, err: unknown): void {
+  hold.phase = DISCARDING;
+  hold.res.destroy(err instanceof Error ? err : new Error(String(err)));
+}
+
 /**
- * Hold the response until the session is committed. The first call that would send the head starts
- * the commit; it and every call after it are queued and replayed, in order, once the write is in the
- * store and `Set-Cookie` is set. A failed commit discards the app's response and goes to `next(err)`
- * (through `req.next`, the way Express routes errors of `res.sendFile`), or, when the app was still
- * streaming, answers the error itself. When the app streamed and changed the session after the head
- * went out, `end` writes once more before ending (the cookie can no longer change then).
+ * The write is in the store: replay the queued calls, in order, with `Set-Cookie` added before the
+ * head goes out.
  */
-function holdResponse(req: Request, res: Response, commit: () => Promise<string | undefined>): void {
-  const raw = res as unknown as Record<"writeHead" | "write" | "end" | "flushHeaders", Method>;
-  const original = { writeHead: raw.writeHead, write: raw.write, end: raw.end, flushHeaders: raw.flushHeaders };
-  const call = (method: Method, args: Args): unknown => Reflect.apply(method, res, args);
-  /** open: nothing sent yet; holding: committing; passing: head out; rerouted: the error is with Express; discarding: we answered. */
-  let phase: "open" | "holding" | "passing" | "rerouted" | "discarding" = "open";
-  const queue: Held[] = [];
-  let waitingForDrain = false;
-
-  const hold = (held: Held): void => {
-    queue.push(held);
-    if (phase !== "open") return;
-    phase = "holding";
-    commit().then(release, fail).catch(abort);
-  };
-
-  /** Last resort for a bug in the replay itself: never an unhandled rejection, never a hung response. */
-  function abort(err: unknown): void {
-    phase = "discarding";
-    res.destroy(err instanceof Error ? err : new Error(String(err)));
-  }
-
-  function release(setCookie: string | undefined): void {
-    phase = "passing";
-    let cookie = setCookie;
-    const addCookie = (): void => {
+function release(hold: Hold, setCookie: string | undefined): void {
+  const { res } = hold;
+  hold.phase = PASSING;
+  let cookie = setCookie;
+  let lastWrite = true;
+  try {
+    for (const { kind, args } of hold.queue.splice(0)) {
       if (cookie !== undefined && !res.headersSent) appendSetCookie(res, cookie);
       cookie = undefined;
-    };
-    let lastWrite = true;
-    try {
-      for (const { kind, args } of queue.splice(0)) {
-        addCookie();
-        if (kind === "write") lastWrite = call(original.write, args) !== false;
-        else call(original[kind], args);
-      }
-    } catch (err) {
-      // Node refused a replayed call the app made (it would have thrown in the app's own call).
-      res.destroy(err instanceof Error ? err : new Error(String(err)));
+      if (kind === "write") lastWrite = pass(hold, kind, args) !== false;
+      else pass(hold, kind, args);
+    }
+  } catch (err) {
+    // Node refused a replayed call the app made (it would have thrown in the app's own call).
+    res.destroy(err instanceof Error ? err : new Error(String(err)));
+    return;
+  }
+  if (hold.waitingForDrain && lastWrite && !res.writableEnded) {
+    hold.waitingForDrain = false;
+    res.emit("drain");
+  }
+}
+
+/**
+ * The write failed: discard the app's response and go to `next(err)` (through `req.next`, the way
+ * Express routes errors of `res.sendFile`), or, when the app was still streaming, answer the error
+ * ourselves.
+ */
+function fail(hold: Hold, err: unknown): void {
+  const { req, res } = hold;
+  const ended = hold.queue.some((held) => held.kind === "end");
+  const callbacks = hold.queue.splice(0).flatMap(({ args }) => args.filter((a): a is (e?: unknown) => void => typeof a === "function"));
+  for (const cb of callbacks) process.nextTick(cb, err);
+  if (res.headersSent) {
+    res.destroy(err instanceof Error ? err : new Error(String(err)));
+    return;
+  }
+  for (const name of BODY_HEADERS) res.removeHeader(name);
+  res.setHeader("Cache-Control", "no-store");
+  if (err instanceof StoreUnavailableError) res.setHeader("Retry-After", String(err.retryAfter));
+  const status = errorStatus(err);
+  res.statusCode = status;
+  if (ended) {
+    // The app finished its answer: route the error as if it had called next(err) instead.
+    hold.phase = REROUTED;
+    const route = typeof req.next === "function" ? req.next : undefined;
+    if (route !== undefined) {
+      route(err);
       return;
     }
-    if (waitingForDrain && lastWrite && !res.writableEnded) {
-      waitingForDrain = false;
-      res.emit("drain");
-    }
   }
-
-  function fail(err: unknown): void {
-    const ended = queue.some((held) => held.kind === "end");
-    const callbacks = queue.splice(0).flatMap(({ args }) => args.filter((a): a is (e?: unknown) => void => typeof a === "function"));
-    for (const cb of callbacks) process.nextTick(cb, err);
-    if (res.headersSent) {
-      res.destroy(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    for (const name of BODY_HEADERS) res.removeHeader(name);
-    res.setHeader("Cache-Control", "no-store");
-    if (err instanceof StoreUnavailableError) res.setHeader("Retry-After", String(err.retryAfter));
-    const status = errorStatus(err);
-    res.statusCode = status;
-    if (ended) {
-      // The app finished its answer: route the error as if it had called next(err) instead.
-      phase = "rerouted";
-      const route = typeof req.next === "function" ? req.next : undefined;
-      if (route !== undefined) {
-        route(err);
-        return;
-      }
-    }
-    // The app is still streaming: its writes go nowhere from now on, and we answer.
-    phase = "discarding";
-    const body = `${status} ${STATUS_CODES[status] ?? "Error"}\n`;
-    res.setHeader("Content-Type", "text/plain; charset=utf-8");
-    res.setHeader("Content-Length", Buffer.byteLength(body));
-    call(original.writeHead, [status]);
-    call(original.end, [body]);
-  }
-
-  raw.writeHead = function writeHead(...args: Args): unknown {
-    if (phase === "passing" || phase === "rerouted") return call(original.writeHead, args);
-    if (phase === "discarding") return res;
-    checkStatus(args[0]);
-    // Take the headers argument now (as Node would), so our Set-Cookie is added after, not overwritten.
-    const hasReason = typeof args[1] === "string";
-    applyHeadArgument(res, hasReason ? args[2] : args[1]);
-    res.statusCode = Number(args[0]);
-    if (hasReason) res.statusMessage = args[1] as string;
-    hold({ kind: "writeHead", args: hasReason ? [args[0], args[1]] : [args[0]] });
-    return res;
-  };
-
-  raw.flushHeaders = function flushHeaders(...args: Args): unknown {
-    if (phase === "passing" || phase === "rerouted") return call(original.flushHeaders, args);
-    if (phase === "discarding") return undefined;
-    if (!res.headersSent) checkStatus(res.statusCode);
-    hold({ kind: "flushHeaders", args });
-    return undefined;
-  };
-
-  raw.write = function write(...args: Args): unknown {
-    if (phase === "passing" || phase === "rerouted") return call(original.write, args);
-    if (phase === "discarding") {
-      const cb = args.find((a): a is (e?: unknown) => void => typeof a === "function");
-      if (cb !== undefined) process.nextTick(cb, new Error("[shared-session] response was replaced by an error"));
-      return false;
-    }
-    if (!res.headersSent) checkStatus(res.statusCode);
-    hold({ kind: "write", args });
-    waitingForDrain = true;
-    return false;
-  };
-
-  raw.end = function end(...args: Args): unknown {
-    if (phase === "rerouted") return call(original.end, args);
-    if (phase === "discarding") return res;
-    if (phase === "passing") {
-      // The head is out (the app streamed); write what changed since, then end.
-      if (res.writableEnded) return call(original.end, args);
-      phase = "holding";
-      queue.push({ kind: "end", args });
-      // Failing now, the client must not take a complete-looking response: cut it.
-      commit().then(() => release(undefined), abort);
-      return res;
-    }
-    if (!res.headersSent) checkStatus(res.statusCode);
-    hold({ kind: "end", args });
-    return res;
-  };
+  // The app is still streaming: its writes go nowhere from now on, and we answer.
+  hold.phase = DISCARDING;
+  const body = `${status} ${STATUS_CODES[status] ?? "Error"}\n`;
+  res.setHeader("Content-Type", "text/plain; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(body));
+  pass(hold, "writeHead", [status]);
+  pass(hold, "end", [body]);
 }
 
 function errorStatus(err: unknown): number {

@@ -6,7 +6,7 @@
  */
 import { createServer } from "node:http";
 import { Readable } from "node:stream";
-import type { ErrorRequestHandler, Express } from "express";
+import type { ErrorRequestHandler, Express, Request, RequestHandler, Response } from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { expressSession } from "../../src/frameworks/express.js";
 import { StoreUnavailableError, type SessionOptions } from "../../src/index.js";
@@ -203,6 +203,110 @@ describe("the response head waits for the session write", () => {
     store.calls.length = 0;
     expect((await request(url, "/me", { cookie })).json()).toEqual({ visits: 1 });
     expect(store.count("get")).toBe(1);
+  });
+});
+
+describe("how the hold is made", () => {
+  it("does not hold a response whose session changed nothing: end() ends it at once", async () => {
+    const endedAtOnce: boolean[] = [];
+    const endAndLook = (change: boolean) => (req: Request, res: Response) => {
+      if (change) req.session.visits = 1;
+      res.end("x");
+      endedAtOnce.push(res.writableEnded);
+    };
+    const { url } = await setup((app) => {
+      app.get("/look", endAndLook(false));
+      app.post("/look", endAndLook(true));
+    });
+    expect((await observedRequest(`${url}/look`).done).body).toBe("x");
+    const changed = await observedRequest(`${url}/look`, { method: "POST" }).done;
+    sid(changed.headers["set-cookie"]);
+    expect(endedAtOnce).toEqual([true, false]);
+  });
+
+  it("holds a response that a mounted app leaves to its parent to answer", async () => {
+    const store = new InstrumentedStore(new MemoryStore({ quiet: true }));
+    const parent = expressModule();
+    const child = expressModule();
+    child.use(expressSession({ store, secret: SECRET }));
+    child.use((req, _res, next) => {
+      req.session.visits = 7;
+      next();
+    });
+    parent.use("/child", child);
+    parent.use((req, res) => {
+      res.send(`parent answered, visits ${String((req.session as { visits?: number } | undefined)?.visits)}`);
+    });
+    const server = await listen(createServer(parent));
+    running.push(server);
+    const gate = store.holdWrites();
+    const pending = observedRequest(`${server.url}/child/anything`);
+    await gate.arrived;
+    await settle();
+    expect(pending.headArrived).toBe(false);
+    gate.open();
+    const response = await pending.done;
+    expect(response.body).toBe("parent answered, visits 7");
+    sid(response.headers["set-cookie"]);
+    expect(store.writes()).toBe(1);
+  });
+
+  for (const order of ["before", "after"] as const) {
+    it(`works with a middleware that wraps res.write and res.end ${order} it (as compression does)`, async () => {
+      let wrapped = 0;
+      const wrap: RequestHandler = (_req, res, next) => {
+        const { write, end } = res;
+        res.write = function (this: Response, ...args: Parameters<Response["write"]>) {
+          wrapped++;
+          return Reflect.apply(write, this, args) as boolean;
+        } as Response["write"];
+        res.end = function (this: Response, ...args: Parameters<Response["end"]>) {
+          wrapped++;
+          return Reflect.apply(end, this, args) as Response;
+        } as Response["end"];
+        next();
+      };
+      const store = new InstrumentedStore(new MemoryStore({ quiet: true }));
+      const app = expressModule();
+      if (order === "before") app.use(wrap);
+      app.use(expressSession({ store, secret: SECRET }));
+      if (order === "after") app.use(wrap);
+      app.post("/go", (req, res) => {
+        req.session.visits = 1;
+        res.write("a");
+        res.end("b");
+      });
+      app.get("/me", (req, res) => void res.json({ visits: req.session.visits ?? null }));
+      const server = await listen(createServer(app));
+      running.push(server);
+      const gate = store.holdWrites();
+      const pending = observedRequest(`${server.url}/go`, { method: "POST" });
+      await gate.arrived;
+      await settle();
+      expect(pending.headArrived).toBe(false);
+      gate.open();
+      const response = await pending.done;
+      expect(response.body).toBe("ab");
+      expect(wrapped).toBeGreaterThanOrEqual(2);
+      const cookie = sid(response.headers["set-cookie"]);
+      expect((await request(server.url, "/me", { cookie })).json()).toEqual({ visits: 1 });
+    });
+  }
+
+  it("leaves responses outside its mount path, and other apps of the process, as Express sends them", async () => {
+    const { url } = await setup(() => undefined);
+    const other = expressModule();
+    other.get("/plain", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("a");
+      res.end("b");
+    });
+    const server = await listen(createServer(other));
+    running.push(server);
+    const response = await observedRequest(`${server.url}/plain`).done;
+    expect(response.body).toBe("ab");
+    expect(response.headers["set-cookie"]).toBeUndefined();
+    expect((await request(url, "/me")).json()).toEqual({ visits: null });
   });
 });
 
