@@ -36,29 +36,56 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   fastify.decorateRequest("session", null as unknown as Session);
   fastify.decorate("sessionManager", manager);
 
-  fastify.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
-    try {
-      request.session = await manager.load(request.headers.cookie, { secure: request.protocol === "https" });
-    } catch (err) {
+  // Callback hooks, not async ones: a request that needs no store call (no cookie, or nothing to
+  // write) passes both hooks without a promise or a microtask.
+  fastify.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: (err?: Error) => void) => {
+    const failed = (err: unknown): void => {
       if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));
-      throw err;
+      next(err as Error);
+    };
+    let loaded: Session | Promise<Session>;
+    try {
+      loaded = manager.loadNow(request.headers.cookie, { secure: request.protocol === "https" });
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (loaded instanceof Promise) {
+      loaded.then((session) => {
+        request.session = session;
+        next();
+      }, failed);
+    } else {
+      request.session = loaded;
+      next();
     }
   });
 
   // onSend runs before the head goes out, for every reply (error replies too): write, then add the cookie.
-  fastify.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+  fastify.addHook("onSend", (request: FastifyRequest, reply: FastifyReply, payload: unknown, next: (err: Error | null, payload?: unknown) => void) => {
     const session = request.session as Session | null;
-    if (session === null || (request as Marked)[COMMIT_FAILED]) return payload;
-    try {
-      const { setCookie } = await manager.commit(session);
-      if (setCookie !== undefined) reply.header("set-cookie", setCookie);
-    } catch (err) {
-      // Fastify turns this into an error reply (our 503), whose own onSend then skips the commit.
-      (request as Marked)[COMMIT_FAILED] = true;
-      if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));
-      throw err;
+    if (session === null || (request as Marked)[COMMIT_FAILED]) {
+      next(null, payload);
+      return;
     }
-    return payload;
+    const committed = manager.commitNow(session);
+    if (!(committed instanceof Promise)) {
+      if (committed.setCookie !== undefined) reply.header("set-cookie", committed.setCookie);
+      next(null, payload);
+      return;
+    }
+    committed.then(
+      ({ setCookie }) => {
+        if (setCookie !== undefined) reply.header("set-cookie", setCookie);
+        next(null, payload);
+      },
+      (err: unknown) => {
+        // Fastify turns this into an error reply (our 503), whose own onSend then skips the commit.
+        (request as Marked)[COMMIT_FAILED] = true;
+        if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));
+        next(err as Error);
+      },
+    );
   });
 
   done();

@@ -99,7 +99,9 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
 
     let session: Session;
     try {
-      session = (await manager.load(ctx.get("Cookie"), { secure: ctx.secure })) as unknown as Session;
+      // No promise to wait for when the request needs no store read (no cookie, or a rejected one).
+      const loaded = manager.loadNow(ctx.get("Cookie"), { secure: ctx.secure });
+      session = (loaded instanceof Promise ? await loaded : loaded) as unknown as Session;
     } catch (err) {
       if (err instanceof StoreUnavailableError) ctx.set("Retry-After", String(err.retryAfter));
       throw err;
@@ -126,7 +128,8 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
         await session.destroy();
         Object.assign(session, after);
       }
-      const { setCookie } = await manager.commit(session as never);
+      const committed = manager.commitNow(session as never);
+      const { setCookie } = committed instanceof Promise ? await committed : committed;
       if (setCookie !== undefined && !ctx.headerSent) ctx.append("Set-Cookie", setCookie);
     } catch (err) {
       // Downstream's own error wins; the core has already logged a store failure.
