@@ -53,6 +53,8 @@ describe("the generic escape hatch", () => {
     expectTypeOf(session.tenant).toEqualTypeOf<string | undefined>();
     expectTypeOf(session.save).toBeFunction();
     expectTypeOf(manager.commit(session)).toEqualTypeOf<Promise<CommitResult>>();
+    expectTypeOf(manager.loadNow(undefined, { secure: true })).toEqualTypeOf<Session<Custom> | Promise<Session<Custom>>>();
+    expectTypeOf(manager.commitNow(session)).toEqualTypeOf<CommitResult | Promise<CommitResult>>();
   });
 });
 

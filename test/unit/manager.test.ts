@@ -45,6 +45,43 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+describe("loadNow and commitNow: no promise where no store call is needed", () => {
+  it("loadNow returns the session itself for no cookie and for a rejected one, a promise for a signed one", async () => {
+    const { manager, store, login } = setup();
+    const { cookie } = await login();
+    store.calls.length = 0;
+    const anonymous = manager.loadNow(undefined, { secure: false });
+    expect(anonymous).not.toBeInstanceOf(Promise);
+    expect(manager.loadNow(`sid=${"x".repeat(40)}`, { secure: false })).not.toBeInstanceOf(Promise);
+    expect(store.count()).toBe(0);
+    const pending = manager.loadNow(cookie, { secure: false });
+    expect(pending).toBeInstanceOf(Promise);
+    expect((await pending).userId).toBe(7);
+    expect(store.count("get")).toBe(1);
+  });
+
+  it("commitNow returns the result itself when nothing is written, a promise when the store is written", async () => {
+    const { manager, store, login } = setup();
+    const { cookie } = await login();
+    const session = await manager.load(cookie, { secure: false });
+    store.calls.length = 0;
+    expect(manager.commitNow(session)).toEqual({ setCookie: undefined });
+    session.userId = 8;
+    const pending = manager.commitNow(session);
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    expect(store.count()).toBe(1);
+    expect((await manager.load(cookie, { secure: false })).userId).toBe(8);
+  });
+
+  it("commitNow rejects, never throws, for an object that is not a session", async () => {
+    const { manager } = setup();
+    const result = manager.commitNow({} as never);
+    expect(result).toBeInstanceOf(Promise);
+    await expect(result).rejects.toThrow(/not a session/);
+  });
+});
+
 describe("configuration is checked at construction", () => {
   const store = new CountingStore();
   const cases: [string, Partial<SessionOptions<Data>>, RegExp][] = [
