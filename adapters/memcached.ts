@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
@@ -81,7 +82,9 @@ export interface MemjsClientLike {
 export interface MemcachedStoreOptions {
   /**
    * A `memjs` client for one server or many, such as one from {@link createMemcachedClient}.
-   * The store never closes it: the client belongs to the caller.
+   * The store never closes it: the client belongs to the caller. On a memjs 1.x client it does patch
+   * each server's socket handling, so that a dropped socket's late close cannot make memjs lose the
+   * first request after a hung server resumes.
    */
   client: MemjsClientLike;
   /**
@@ -184,6 +187,64 @@ function expirationExtras(ttl: number, withFlags: boolean): Buffer {
   return extras;
 }
 
+/** What the stale-socket guard uses of a memjs 1.x `Server` (internals, checked before use). */
+interface MemjsServerInternals {
+  _socket?: unknown;
+  sock: (...args: unknown[]) => unknown;
+}
+
+const guardedServers = new WeakSet<object>();
+
+/**
+ * Works around a memjs 1.x bug (`lib/memjs/server.js`, `Server.prototype.sock`): the "close" handler
+ * of every socket sets `server._socket = undefined` (and the "error" handler calls `server.error()`)
+ * even after memjs has dropped that socket on a request timeout and opened a newer one. A paused
+ * server that resumes closes the dropped socket late; if that lands while the new socket connects,
+ * memjs forgets the new socket and the request waiting on it is never sent (a store timeout, a 503).
+ * Here a socket's memjs close and error handlers run only while it is still its server's socket:
+ * a dropped socket's requests were already failed when memjs dropped it.
+ *
+ * Feature-detected and idempotent: a client or socket that does not look like memjs 1.x is left as
+ * it is (today's behaviour).
+ */
+function guardStaleSockets(client: unknown): void {
+  const servers = typeof client === "object" && client !== null ? (client as { servers?: unknown }).servers : undefined;
+  if (!Array.isArray(servers)) return;
+  for (const server of servers as unknown[]) {
+    if (typeof server !== "object" || server === null || guardedServers.has(server)) continue;
+    const internals = server as MemjsServerInternals;
+    const sock = internals.sock;
+    if (typeof sock !== "function") continue;
+    guardedServers.add(server);
+    internals.sock = function guardedSock(this: unknown, ...args: unknown[]): unknown {
+      const before = internals._socket;
+      const result = sock.apply(this, args);
+      const socket = internals._socket;
+      if (socket !== before && socket instanceof EventEmitter) onlyWhileCurrent(internals, socket);
+      return result;
+    };
+  }
+}
+
+/** Gate the close and error handlers memjs just put on a new `socket` on it still being `server`'s. */
+function onlyWhileCurrent(server: MemjsServerInternals, socket: EventEmitter): void {
+  type Handler = (...args: unknown[]) => void;
+  const handlers = [
+    ["close", socket.listeners("close") as Handler[]],
+    ["error", socket.listeners("error") as Handler[]],
+  ] as const;
+  // memjs 1.x adds exactly one of each in sock(); anything else is not the code this corrects.
+  if (handlers.some(([, listeners]) => listeners.length !== 1)) return;
+  for (const [event, listeners] of handlers) {
+    const handler = listeners[0]!;
+    socket.removeListener(event, handler);
+    // Still a listener when stale: an "error" without one would crash the process.
+    socket.on(event, function staleSafe(this: unknown, ...args: unknown[]) {
+      if (server._socket === socket) handler.apply(this, args);
+    });
+  }
+}
+
 /**
  * A {@link SessionStore} on memcached through a `memjs` client, for one server or many (keys are
  * spread by the client's hashing).
@@ -242,6 +303,7 @@ export class MemcachedStore implements SessionStore {
     if (typeof getAndTouch !== "boolean") throw new SessionConfigError(`MemcachedStore: getAndTouch must be a boolean, got ${String(getAndTouch)}`);
     const compareAndSet = options.compareAndSet ?? true;
     if (typeof compareAndSet !== "boolean") throw new SessionConfigError(`MemcachedStore: compareAndSet must be a boolean, got ${String(compareAndSet)}`);
+    guardStaleSockets(client);
     this.#client = client;
     this.prefix = prefix;
     this.timeout = positiveSeconds("timeout", options.timeout, 1);
@@ -467,7 +529,8 @@ const SERVER_ADDRESS = /^(?:[^\s,@]+@)?[^\s,@:]+(?::\d{1,5})?$/;
 
 /**
  * A `memjs` client with settings that suit sessions: a short per-attempt timeout, one retry,
- * failover off, TCP keep-alive on, and memjs's console logging silenced.
+ * failover off, TCP keep-alive on, memjs's console logging silenced, and memjs's late-close
+ * reconnect bug worked around (the first request after a hung server resumes is not lost).
  *
  * @param servers `"host:port"` (or `"user:pass@host:port"`), one or many; a comma-separated string works too.
  * @example
@@ -487,7 +550,7 @@ export function createMemcachedClient(servers: string | readonly string[], optio
   if (!Number.isInteger(retries) || retries < 0) throw new SessionConfigError(`createMemcachedClient: retries must be a whole number >= 0, got ${String(retries)}`);
   const retryDelay = options.retryDelay === 0 ? 0 : positiveSeconds("retryDelay", options.retryDelay, 0.05);
   const silent = { log: () => {} };
-  return memjs.Client.create(list.join(","), {
+  const client = memjs.Client.create(list.join(","), {
     timeout,
     conntimeout: connectTimeout,
     retries: retries + 1,
@@ -501,4 +564,6 @@ export function createMemcachedClient(servers: string | readonly string[], optio
     password: options.password,
     logger: options.logger ?? silent,
   });
+  guardStaleSockets(client);
+  return client;
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import diagnosticsChannel from "node:diagnostics_channel";
+import type { Socket } from "node:net";
 import memjs from "memjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -450,5 +452,72 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
     }
     expect(await bounded.get(target.id)).not.toBeNull(); // the same connection answers again
     patient.close();
+  });
+});
+
+describe("MemcachedStore: the first request after a paused server resumes", () => {
+  let handle: MemcachedHandle;
+  let client: memjs.Client;
+  let store: MemcachedStore;
+
+  beforeAll(async () => {
+    handle = await startMemcached(1);
+    // memjs gives up on a hung attempt (and half-closes its socket) long before the store's own
+    // timeout; its one retry opens a socket of its own, which the test watches.
+    client = createMemcachedClient(handle.servers[0]!.address, { timeout: 0.3 });
+    store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-resume"), timeout: 3 });
+  });
+  afterAll(async () => {
+    client?.close();
+    await handle?.close();
+  });
+
+  /** What `run` resolves to, and the client sockets the process opened while it ran (here: memjs's). */
+  async function withSocketsOpened<T>(run: () => Promise<T>): Promise<{ outcome: T; sockets: Socket[] }> {
+    const sockets: Socket[] = [];
+    const collect = (message: unknown) => sockets.push((message as { socket: Socket }).socket);
+    diagnosticsChannel.subscribe("net.client.socket", collect);
+    try {
+      return { outcome: await run(), sockets };
+    } finally {
+      diagnosticsChannel.unsubscribe("net.client.socket", collect);
+    }
+  }
+
+  // memjs 1.x: a socket it gave up on closes only when the resumed server closes its end, and that
+  // late "close" used to clear memjs's newer socket, so the request waiting on it was never sent.
+  it("a request started while a stale memjs socket is closing is sent and answered, not lost", async () => {
+    const id = randomUUID();
+    expect(await store.create(id, RECORD, 60)).toBe(true);
+    const server = handle.servers[0]!;
+    for (let round = 0; round < 3; round++) {
+      await server.pause();
+      let first: Promise<{ staleWasClosed: boolean; result: Promise<unknown> }>;
+      try {
+        const { outcome, sockets } = await withSocketsOpened(() => store.get(id).catch((e: unknown) => e));
+        expect(outcome, "memjs gave up on the hung server itself").toMatchObject({ code: "ERR_MEMCACHED_CONNECTION" });
+        expect(sockets.length).toBeGreaterThan(0);
+        const closed = new Set<Socket>();
+        for (const socket of sockets) socket.once("close", () => closed.add(socket));
+        // The request starts as the server's FIN reaches a stale socket: its "close" comes after
+        // memjs has opened a new socket for the request and before that socket connects.
+        first = new Promise((resolve) => {
+          let started = false;
+          for (const socket of sockets) {
+            socket.once("end", () => {
+              if (started) return;
+              started = true;
+              resolve({ staleWasClosed: closed.has(socket), result: store.get(id).catch((e: unknown) => e) });
+            });
+          }
+        });
+      } finally {
+        await server.resume();
+      }
+      const { staleWasClosed, result } = await noHang(first);
+      expect(staleWasClosed, "the request started before the stale socket's close").toBe(false);
+      const answer = await noHang(result);
+      expect(answer instanceof Error ? answer.message : answer, `round ${round + 1}: the first request after the resume`).toBe(RECORD);
+    }
   });
 });
