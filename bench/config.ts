@@ -10,18 +10,22 @@ export const FRAMEWORKS: readonly Framework[] = ["express", "koa", "fastify"];
 /**
  * What runs in one app process:
  * - `bare`: the framework alone, no session;
+ * - `floor-redis`: the framework and one ioredis `GETEX` per request (createRedisClient, as ours),
+ *   no session library: the cost of the Redis round trip alone, the floor of any Redis-backed
+ *   session; read scenario only;
  * - `ours-redis` / `ours-memcached`: our binding on `RedisStore` / `MemcachedStore`;
  * - `peer-redis`: express-session + connect-redis, koa-session + koa-redis, @fastify/session + connect-redis;
  * - `peer-memcached`: express-session + connect-memcached (Express only);
  * - `peer-redis-fixed`: the Koa/Fastify peer without rolling (a fixed 24 h lifetime from the last
  *   write instead of an idle timeout): cheaper for it, not the same behaviour; read scenario only.
  */
-export type Variant = "bare" | "ours-redis" | "ours-memcached" | "peer-redis" | "peer-memcached" | "peer-redis-fixed";
+export type Variant = "bare" | "floor-redis" | "ours-redis" | "ours-memcached" | "peer-redis" | "peer-memcached" | "peer-redis-fixed";
 
 /** Human labels, as the tables and the chart print them. */
 export const VARIANT_LABEL: Record<Framework, Record<Variant, string>> = {
   express: {
     bare: "express (no session)",
+    "floor-redis": "express + one GETEX, no session (the floor)",
     "ours-redis": "shared-session + Redis",
     "ours-memcached": "shared-session + Memcached",
     "peer-redis": "express-session + connect-redis",
@@ -30,6 +34,7 @@ export const VARIANT_LABEL: Record<Framework, Record<Variant, string>> = {
   },
   koa: {
     bare: "koa (no session)",
+    "floor-redis": "koa + one GETEX, no session (the floor)",
     "ours-redis": "shared-session + Redis",
     "ours-memcached": "shared-session + Memcached",
     "peer-redis": "koa-session + koa-redis",
@@ -38,6 +43,7 @@ export const VARIANT_LABEL: Record<Framework, Record<Variant, string>> = {
   },
   fastify: {
     bare: "fastify (no session)",
+    "floor-redis": "fastify + one GETEX, no session (the floor)",
     "ours-redis": "shared-session + Redis",
     "ours-memcached": "shared-session + Memcached",
     "peer-redis": "@fastify/session + connect-redis",
@@ -58,15 +64,15 @@ export const SCENARIO_TEXT: Record<Scenario, string> = {
 
 /** The variants measured for a framework, in the order a round runs them first. */
 export function variantsOf(framework: Framework): Variant[] {
-  const all: Variant[] = ["bare", "ours-redis", "ours-memcached", "peer-redis"];
+  const all: Variant[] = ["bare", "floor-redis", "ours-redis", "ours-memcached", "peer-redis"];
   if (framework === "express") all.push("peer-memcached");
   else all.push("peer-redis-fixed");
   return all;
 }
 
-/** Whether a variant runs in a scenario (the non-rolling peers only serve as a read reference). */
+/** Whether a variant runs in a scenario (the non-rolling peers and the floor only serve as read references). */
 export function runsIn(variant: Variant, scenario: Scenario): boolean {
-  return variant !== "peer-redis-fixed" || scenario === "read";
+  return (variant !== "peer-redis-fixed" && variant !== "floor-redis") || scenario === "read";
 }
 
 /** The peer a variant of ours is compared with: the peer on the same kind of store when there is one. */

@@ -107,7 +107,7 @@ export async function runFramework(framework: Framework, config: BenchConfig, se
       const inScenario = variants.filter((v) => runsIn(v, scenario));
       for (const variant of inScenario) {
         if ((scenario === "read" || scenario === "write") && !cookies.has(variant)) {
-          cookies.set(variant, variant === "bare" ? [`sid=${"x".repeat(80)}`] : await createSessions(apps.get(variant)!.port, config.connections));
+          cookies.set(variant, variant === "bare" || variant === "floor-redis" ? [`sid=${"x".repeat(80)}`] : await createSessions(apps.get(variant)!.port, config.connections));
         }
       }
       for (const variant of inScenario) {

@@ -27,7 +27,7 @@ await buildLibrary();
 const servers = await startServers();
 try {
   const app = await startApp(framework, { variant, redisUrl: servers.redisUrl, memcached: servers.memcached, prefix: `profile:${Date.now()}:` });
-  const cookies = variant === "bare" ? [`sid=${"x".repeat(80)}`] : scenario === "read" || scenario === "write" ? await createSessions(app.port, 64) : [];
+  const cookies = variant === "bare" || variant === "floor-redis" ? [`sid=${"x".repeat(80)}`] : scenario === "read" || scenario === "write" ? await createSessions(app.port, 64) : [];
   await load(app.port, scenario, { connections: 64, seconds: 2, cookies });
   const result = await load(app.port, scenario, { connections: 64, seconds, cookies });
   console.log(`${framework} ${variant} ${scenario}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${result.failures} failures`);

@@ -112,6 +112,28 @@ export function markdown(results: BenchResults): string {
   lines.push(`| target | wanted | measured | |`);
   lines.push(`|---|---|---|---|`);
   for (const t of results.targets) lines.push(`| ${t.description} | ${t.target} | ${t.measured} | ${t.pass === null ? "not run" : t.pass ? "pass" : "**miss**"} |`);
+  const floors = FRAMEWORKS.flatMap((framework) => {
+    const [bare, floor, ours] = (["bare", "floor-redis", "ours-redis"] as const).map((v) => cell(results.cells, framework, "read", v));
+    return bare && floor && ours ? [{ framework, bare, floor, ours }] : [];
+  });
+  if (floors.length > 0) {
+    lines.push("");
+    lines.push(`## The floor: one Redis round trip per request`);
+    lines.push("");
+    lines.push(
+      "Read scenario. The floor is the bare framework whose handler awaits one ioredis `GETEX` (same client settings as ours) and does nothing else: " +
+        "no cookie, no signature, no session. No Redis-backed session can beat it; what separates ours from it is the whole cost of the session layer.",
+    );
+    lines.push("");
+    lines.push(`| framework | bare req/s | floor req/s (vs bare) | ours req/s (vs bare) | ours / floor | app CPU µs/req: bare · floor · ours |`);
+    lines.push(`|---|---:|---:|---:|---:|---:|`);
+    for (const { framework, bare, floor, ours } of floors) {
+      const cpu = (c: Cell) => (c.cpu ? c.cpu.app.toFixed(1) : "-");
+      lines.push(
+        `| ${framework} | ${num(bare.rps)} | ${num(floor.rps)} (${pct(floor.vsBare)}) | ${num(ours.rps)} (${pct(ours.vsBare)}) | ${pct(ours.rps / floor.rps)} | ${cpu(bare)} · ${cpu(floor)} · ${cpu(ours)} |`,
+      );
+    }
+  }
   for (const scenario of config.scenarios) {
     lines.push("");
     lines.push(`## ${scenario[0]!.toUpperCase()}${scenario.slice(1)}: ${SCENARIO_TEXT[scenario]}`);
@@ -160,6 +182,7 @@ export function markdown(results: BenchResults): string {
 
 const COLORS: Record<Variant, string> = {
   bare: "#9e9e9e",
+  "floor-redis": "#616161",
   "ours-redis": "#c62828",
   "ours-memcached": "#ef6c00",
   "peer-redis": "#1565c0",
@@ -169,6 +192,7 @@ const COLORS: Record<Variant, string> = {
 
 const SHORT: Record<Variant, string> = {
   bare: "no session",
+  "floor-redis": "one GETEX, no session",
   "ours-redis": "ours, Redis",
   "ours-memcached": "ours, Memcached",
   "peer-redis": "peer, Redis",

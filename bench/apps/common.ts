@@ -53,6 +53,21 @@ export async function ourStore(ctx: AppContext): Promise<{ store: SessionStore; 
   throw new Error(`bench: ${ctx.variant} is not one of ours`);
 }
 
+/**
+ * The floor variant's one command per request: `GETEX` of a record the size of a benchmark session,
+ * on a client made as ours is (createRedisClient), with nothing around it.
+ */
+export async function floorRead(ctx: AppContext): Promise<{ read(): Promise<string | null>; close(): Promise<void> }> {
+  const { createRedisClient } = (await library()).redis;
+  const client = createRedisClient(ctx.redisUrl);
+  client.on("error", () => undefined);
+  if (client.status !== "ready") await new Promise((resolve) => client.once("ready", resolve));
+  const key = `${ctx.prefix}floor`;
+  const now = Date.now();
+  await client.set(key, `{"v":1,"createdAt":${now},"expiresAt":${now + 864e5},"writtenAt":${now}}\n{"userId":1}`, "EX", IDLE_TTL);
+  return { read: () => client.getex(key, "EX", IDLE_TTL), close: async () => void (await client.quit()) };
+}
+
 /** Options of our bindings, the same for the three frameworks. */
 export function ourOptions(store: SessionStore) {
   return { store, secret: SECRET, idleTimeout: IDLE_TTL };

@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import express, { type Request, type RequestHandler } from "express";
 import { IDLE_TTL, SECRET } from "../config.js";
 import { library } from "../library.js";
-import { closeServer, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
+import { closeServer, floorRead, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
 import { connectMemcached, ConnectRedisStore, createNodeRedisClient, expressSession as peerSession, type ExpressSessionStore, type PeerSession } from "./peers.js";
 
 /** Express 5 app for one variant: the same four routes in each. */
@@ -15,6 +15,10 @@ export async function startExpress(ctx: AppContext): Promise<RunningApp> {
     app.get(ROUTES.read, (_req, res) => void res.send("user 0"));
     app.post(ROUTES.write, (_req, res) => void res.send("1"));
     app.get(ROUTES.anonymous, (_req, res) => void res.send("hello"));
+  } else if (ctx.variant === "floor-redis") {
+    const floor = await floorRead(ctx);
+    closeStore = floor.close;
+    app.get(ROUTES.read, async (_req, res) => void res.send(`user ${(await floor.read()) === null ? 0 : 1}`));
   } else if (ctx.variant === "ours-redis" || ctx.variant === "ours-memcached") {
     const { store, close } = await ourStore(ctx);
     const { expressSession } = (await library()).express;

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { IDLE_TTL, SECRET } from "../config.js";
 import { library } from "../library.js";
-import { newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
+import { floorRead, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
 import { ConnectRedisStore, createNodeRedisClient, fastifyCookie, fastifyPeerSession, type PeerSession } from "./peers.js";
 
 /** Fastify 5 app for one variant (logger off, as Fastify's own benchmarks run it). */
@@ -14,6 +14,10 @@ export async function startFastify(ctx: AppContext): Promise<RunningApp> {
     app.get(ROUTES.read, async () => "user 0");
     app.post(ROUTES.write, async () => "1");
     app.get(ROUTES.anonymous, async () => "hello");
+  } else if (ctx.variant === "floor-redis") {
+    const floor = await floorRead(ctx);
+    closeStore = floor.close;
+    app.get(ROUTES.read, async () => `user ${(await floor.read()) === null ? 0 : 1}`);
   } else if (ctx.variant === "ours-redis" || ctx.variant === "ours-memcached") {
     const { store, close } = await ourStore(ctx);
     const { fastifySession } = (await library()).fastify;

@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import Koa, { type Context } from "koa";
 import { IDLE_TTL, SECRET } from "../config.js";
 import { library } from "../library.js";
-import { closeServer, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
+import { closeServer, floorRead, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
 import { koaRedis, koaSession as peerSession, type KoaPeerSession } from "./peers.js";
 
 /** The four routes, dispatched by hand (no router dependency) the same way in every variant. */
@@ -27,6 +27,12 @@ export async function startKoa(ctx: AppContext): Promise<RunningApp> {
       else if (r === "read") c.body = "user 0";
       else if (r === "write") c.body = "1";
       else if (r === "anonymous") c.body = "hello";
+    });
+  } else if (ctx.variant === "floor-redis") {
+    const floor = await floorRead(ctx);
+    closeStore = floor.close;
+    app.use(async (c) => {
+      if (route(c) === "read") c.body = `user ${(await floor.read()) === null ? 0 : 1}`;
     });
   } else if (ctx.variant === "ours-redis" || ctx.variant === "ours-memcached") {
     const { store, close } = await ourStore(ctx);
