@@ -200,9 +200,14 @@ export class RedisStore implements SessionStore {
     return this.prefix + OWNER_NAMESPACE + owner.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   }
 
-  async get(id: string, ttl?: number): Promise<string | null> {
+  // Not `async`: the read runs on every request, and an async wrapper is one more promise around #run's.
+  get(id: string, ttl?: number): Promise<string | null> {
     if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key("get", id)));
-    checkTtl("get", ttl);
+    try {
+      checkTtl("get", ttl);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#run("get", () => this.client.getex(this.#key("get", id), "EX", ttl));
   }
 

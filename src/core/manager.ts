@@ -240,6 +240,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #logger: SessionLogger | undefined;
   readonly #refreshOnGet: boolean;
   readonly #timeoutMs: number;
+  /** The store bounds its own calls within `storeTimeout`: no timer of ours around them. */
+  readonly #storeBounded: boolean;
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
   readonly #owner: ((data: Readonly<Partial<D>>) => string | number | null | undefined) | undefined;
   readonly #ownerMetadata: SessionOptions<D>["ownerMetadata"];
@@ -279,6 +281,8 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.storeTimeout = storeTimeout;
     this.#timeoutMs = Math.ceil(storeTimeout * 1000);
+    const ownTimeout = (store as { timeout?: unknown }).timeout;
+    this.#storeBounded = typeof ownTimeout === "number" && ownTimeout > 0 && ownTimeout <= storeTimeout;
     const onStoreError = options.onStoreError ?? "fail";
     if (onStoreError !== "fail" && onStoreError !== "continue") {
       throw new SessionConfigError(`onStoreError must be "fail" or "continue", got ${JSON.stringify(onStoreError)}`);
@@ -934,22 +938,33 @@ export class SessionManager<D extends object = SessionData> {
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
    */
   #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const toError = (err: unknown): StoreUnavailableError => {
+      const error =
+        err instanceof StoreUnavailableError
+          ? err
+          : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
+              cause: err,
+              retryAfter: this.retryAfter,
+            });
+      this.#log("error", "store.error", error.message, undefined, error);
+      this.#emit("storeError", { operation, error });
+      return error;
+    };
+    if (this.#storeBounded) {
+      // The store settles every call within its own timeout (<= storeTimeout): no second timer.
+      try {
+        return run().then(undefined, (err: unknown) => {
+          throw toError(err);
+        });
+      } catch (err) {
+        return Promise.reject(toError(err));
+      }
+    }
     return bounded(
       run,
       this.#timeoutMs,
       () => new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter }),
-      (err) => {
-        const error =
-          err instanceof StoreUnavailableError
-            ? err
-            : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
-                cause: err,
-                retryAfter: this.retryAfter,
-              });
-        this.#log("error", "store.error", error.message, undefined, error);
-        this.#emit("storeError", { operation, error });
-        return error;
-      },
+      toError,
     );
   }
 

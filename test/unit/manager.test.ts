@@ -632,6 +632,35 @@ describe("store failures", () => {
     fresh.userId = 1;
     await expect(manager.commit(fresh)).rejects.toBeInstanceOf(StoreUnavailableError);
   });
+  it("a store that bounds its own calls within storeTimeout gets no second timer, and its failures still map", async () => {
+    vi.useRealTimers();
+    class SelfBounded extends FailingStore {
+      constructor(readonly timeout: number) {
+        super();
+      }
+    }
+    const timersDuringLoad = async (storeTimeout: number, store: FailingStore) => {
+      const { login, manager, logs } = setup({ storeTimeout }, store);
+      const { cookie } = await login();
+      const spy = vi.spyOn(globalThis, "setTimeout");
+      try {
+        await manager.load(cookie, { secure: false });
+        const armed = spy.mock.calls.length;
+        store.mode = "throw";
+        const error = await manager.load(cookie, { secure: false }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as StoreUnavailableError).message).toMatch(/get failed: connection refused/);
+        expect(logs.some((entry) => entry.event === "store.error")).toBe(true);
+        return armed;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    expect(await timersDuringLoad(2, new SelfBounded(1))).toBe(0);
+    // Not bounded tighter than storeTimeout, or not at all: the manager keeps its own timer.
+    expect(await timersDuringLoad(2, new SelfBounded(3))).toBe(1);
+    expect(await timersDuringLoad(2, new FailingStore())).toBe(1);
+  });
   it("a failing write at commit is a StoreUnavailableError too", async () => {
     const store = new FailingStore({ compareAndSet: false });
     const { login, manager } = setup({}, store);
