@@ -43,6 +43,20 @@ function sid(setCookie: string[] | undefined): string {
   return cookieHeader(found[0]!);
 }
 
+/**
+ * Send a request while the store holds its writes; check that no response head reaches the client
+ * before the write is let through, then return the whole response.
+ */
+async function heldUntilWritten(store: InstrumentedStore, url: string, init: { method?: string } = {}) {
+  const gate = store.holdWrites();
+  const pending = observedRequest(url, init);
+  await gate.arrived;
+  await settle();
+  expect(pending.headArrived).toBe(false);
+  gate.open();
+  return pending.done;
+}
+
 describe("the response head waits for the session write", () => {
   const starts: Record<string, (app: Express) => void> = {
     "res.json": (app) =>
@@ -79,13 +93,7 @@ describe("the response head waits for the session write", () => {
   for (const [label, route] of Object.entries(starts)) {
     it(`${label}: no head reaches the client while the write is pending`, async () => {
       const { store, url } = await setup(route);
-      const gate = store.holdWrites();
-      const pending = observedRequest(`${url}/go`, { method: "POST" });
-      await gate.arrived;
-      await settle();
-      expect(pending.headArrived).toBe(false);
-      gate.open();
-      const response = await pending.done;
+      const response = await heldUntilWritten(store, `${url}/go`, { method: "POST" });
       expect(response.status).toBeLessThan(400);
       const cookie = sid(response.headers["set-cookie"]);
       expect((await request(url, "/me", { cookie })).json()).toEqual({ visits: 1 });
@@ -239,13 +247,7 @@ describe("how the hold is made", () => {
     });
     const server = await listen(createServer(parent));
     running.push(server);
-    const gate = store.holdWrites();
-    const pending = observedRequest(`${server.url}/child/anything`);
-    await gate.arrived;
-    await settle();
-    expect(pending.headArrived).toBe(false);
-    gate.open();
-    const response = await pending.done;
+    const response = await heldUntilWritten(store, `${server.url}/child/anything`);
     expect(response.body).toBe("parent answered, visits 7");
     sid(response.headers["set-cookie"]);
     expect(store.writes()).toBe(1);
@@ -279,13 +281,7 @@ describe("how the hold is made", () => {
       app.get("/me", (req, res) => void res.json({ visits: req.session.visits ?? null }));
       const server = await listen(createServer(app));
       running.push(server);
-      const gate = store.holdWrites();
-      const pending = observedRequest(`${server.url}/go`, { method: "POST" });
-      await gate.arrived;
-      await settle();
-      expect(pending.headArrived).toBe(false);
-      gate.open();
-      const response = await pending.done;
+      const response = await heldUntilWritten(store, `${server.url}/go`, { method: "POST" });
       expect(response.body).toBe("ab");
       expect(wrapped).toBeGreaterThanOrEqual(2);
       const cookie = sid(response.headers["set-cookie"]);
