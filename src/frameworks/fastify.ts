@@ -39,22 +39,21 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   // Callback hooks, not async ones: a request that needs no store call (no cookie, or nothing to
   // write) passes both hooks without a promise or a microtask.
   fastify.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: (err?: Error) => void) => {
-    const failed = (err: unknown): void => {
-      if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));
-      next(err as Error);
-    };
     let loaded: Session | Promise<Session>;
     try {
       loaded = manager.loadNow(request.headers.cookie, { secure: request.protocol === "https" });
     } catch (err) {
-      failed(err);
+      loadFailed(reply, next, err);
       return;
     }
     if (loaded instanceof Promise) {
-      loaded.then((session) => {
-        request.session = session;
-        next();
-      }, failed);
+      loaded.then(
+        (session) => {
+          request.session = session;
+          next();
+        },
+        (err: unknown) => loadFailed(reply, next, err),
+      );
     } else {
       request.session = loaded;
       next();
@@ -89,6 +88,12 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   });
 
   done();
+}
+
+/** A failed load: Fastify answers the error (our 503 carries `Retry-After`). */
+function loadFailed(reply: FastifyReply, next: (err?: Error) => void, err: unknown): void {
+  if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));
+  next(err as Error);
 }
 
 /**
