@@ -9,8 +9,8 @@ import type memjs from "memjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemcachedClient, MemcachedStore, MemcachedStoreError, type MemjsClientLike, type MemjsResponse } from "../../adapters/memcached.js";
 import { createSessionManager, decodeRecord, SessionConfigError, type SessionManager } from "../../src/index.js";
-import { services, startMemcached, uniquePrefix, type MemcachedHandle } from "../services/index.js";
-import { countCommands, ttlOnServers } from "./memcached-support.js";
+import { services, uniquePrefix } from "../services/index.js";
+import { countCommands, dedicatedMemcached, ttlOnServers } from "./memcached-support.js";
 
 const SECRET = "a-memcached-cas-test-secret-of-32-chars-or-more";
 const DAY = 86_400;
@@ -404,19 +404,9 @@ for (const topology of ["1 server", "3 servers"] as const) {
 }
 
 describe("MemcachedStore compareAndSet: commands per request, counted on dedicated servers", () => {
-  let handle: MemcachedHandle;
   let addresses: string[];
   let client: memjs.Client;
-
-  beforeAll(async () => {
-    handle = await startMemcached(3);
-    addresses = handle.servers.map((server) => server.address);
-    client = createMemcachedClient(addresses);
-  });
-  afterAll(async () => {
-    client?.close();
-    await handle?.close();
-  });
+  dedicatedMemcached(3, (servers) => ({ addresses, client } = servers));
 
   it("unchanged: 1 get-and-touch; changed: get-and-touch + get + CAS-replace; a conflict adds one get per retry", async () => {
     const store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-cas-count") });

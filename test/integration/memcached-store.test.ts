@@ -13,7 +13,7 @@ import {
 } from "../../adapters/memcached.js";
 import { createSessionManager, SessionConfigError, StoreUnavailableError, UnsupportedOperationError, type SessionManager, type SessionStore } from "../../src/index.js";
 import { services, startMemcached, uniquePrefix, type MemcachedHandle } from "../services/index.js";
-import { countCommands, holdersOf, serverTtl, ttlOnServers } from "./memcached-support.js";
+import { countCommands, dedicatedMemcached, holdersOf, serverTtl, ttlOnServers } from "./memcached-support.js";
 
 const SECRET = "a-memcached-test-secret-of-at-least-32-chars";
 const DAY = 86_400;
@@ -249,19 +249,9 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
 });
 
 describe("MemcachedStore: store operations per request, counted on dedicated servers", () => {
-  let handle: MemcachedHandle;
   let addresses: string[];
   let client: memjs.Client;
-
-  beforeAll(async () => {
-    handle = await startMemcached(3);
-    addresses = handle.servers.map((server) => server.address);
-    client = createMemcachedClient(addresses);
-  });
-  afterAll(async () => {
-    client?.close();
-    await handle?.close();
-  });
+  dedicatedMemcached(3, (servers) => ({ addresses, client } = servers));
 
   it("getAndTouch: an unchanged session costs exactly one get-and-touch per request", async () => {
     const store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-count-gat") });

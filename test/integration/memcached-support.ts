@@ -1,8 +1,13 @@
 /**
- * Reads Memcached servers directly over the text protocol, never through the store or memjs:
- * what a server holds (`mg <key> t`) and what it counted (`stats`).
+ * Support of the Memcached tests: reads servers directly over the text protocol, never through the
+ * store or memjs (what a server holds, `mg <key> t`, and what it counted, `stats`), and a fixture of
+ * dedicated servers for a describe block.
  */
 import net from "node:net";
+import type memjs from "memjs";
+import { afterAll, beforeAll } from "vitest";
+import { createMemcachedClient } from "../../adapters/memcached.js";
+import { startMemcached, type MemcachedHandle } from "../services/index.js";
 
 /** `host:port` of one server. */
 export type Address = string;
@@ -118,4 +123,29 @@ export async function countCommands(addresses: readonly Address[], run: () => Pr
   const before = await commandCounts(addresses);
   await run();
   return delta(before, await commandCounts(addresses));
+}
+
+/** Dedicated servers of one describe block, with a client on them (createMemcachedClient's defaults). */
+export interface DedicatedMemcached {
+  readonly handle: MemcachedHandle;
+  readonly addresses: Address[];
+  readonly client: memjs.Client;
+}
+
+/**
+ * Start `count` dedicated memcached servers before the block's tests and a client on them, hand
+ * them to `use`, and close both after the block. Counting tests need servers nothing else touches.
+ */
+export function dedicatedMemcached(count: number, use: (servers: DedicatedMemcached) => void): void {
+  let servers: DedicatedMemcached | undefined;
+  beforeAll(async () => {
+    const handle = await startMemcached(count);
+    const addresses = handle.servers.map((server) => server.address);
+    servers = { handle, addresses, client: createMemcachedClient(addresses) };
+    use(servers);
+  });
+  afterAll(async () => {
+    servers?.client.close();
+    await servers?.handle.close();
+  });
 }
