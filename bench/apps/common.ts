@@ -73,14 +73,26 @@ export function ourOptions(store: SessionStore) {
   return { store, secret: SECRET, idleTimeout: IDLE_TTL };
 }
 
-export function listen(server: Server): Promise<number> {
+function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
   });
 }
 
-export function closeServer(server: Server): Promise<void> {
+/** Listen on a free loopback port; closing stops the server (connections included), then the store. */
+export async function serve(server: Server, closeStore: () => Promise<void>): Promise<RunningApp> {
+  const port = await listen(server);
+  return {
+    port,
+    async close() {
+      await closeServer(server);
+      await closeStore();
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import express, { type Request, type RequestHandler } from "express";
 import { IDLE_TTL, SECRET } from "../config.js";
 import { library } from "../library.js";
-import { closeServer, floorRead, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
+import { floorRead, newUserId, ourOptions, ourStore, ROUTES, serve, type AppContext, type BenchSession, type RunningApp } from "./common.js";
 import { connectMemcached, ConnectRedisStore, createNodeRedisClient, expressSession as peerSession, type ExpressSessionStore, type PeerSession } from "./peers.js";
 
 /** Express 5 app for one variant: the same four routes in each. */
@@ -82,13 +82,5 @@ export async function startExpress(ctx: AppContext): Promise<RunningApp> {
     app.get(ROUTES.anonymous, (_req, res) => void res.send("hello"));
   }
 
-  const server = createServer(app);
-  const port = await listen(server);
-  return {
-    port,
-    async close() {
-      await closeServer(server);
-      await closeStore();
-    },
-  };
+  return serve(createServer(app), closeStore);
 }

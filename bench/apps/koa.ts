@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import Koa, { type Context } from "koa";
 import { IDLE_TTL, SECRET } from "../config.js";
 import { library } from "../library.js";
-import { closeServer, floorRead, listen, newUserId, ourOptions, ourStore, ROUTES, type AppContext, type BenchSession, type RunningApp } from "./common.js";
+import { floorRead, newUserId, ourOptions, ourStore, ROUTES, serve, type AppContext, type BenchSession, type RunningApp } from "./common.js";
 import { koaRedis, koaSession as peerSession, type KoaPeerSession } from "./peers.js";
 
 /** The four routes, dispatched by hand (no router dependency) the same way in every variant. */
@@ -101,13 +101,5 @@ export async function startKoa(ctx: AppContext): Promise<RunningApp> {
     });
   }
 
-  const server = createServer(app.callback());
-  const port = await listen(server);
-  return {
-    port,
-    async close() {
-      await closeServer(server);
-      await closeStore();
-    },
-  };
+  return serve(createServer(app.callback()), closeStore);
 }
