@@ -446,6 +446,52 @@ describe("RedisStore through a Sentinel failover (dedicated deployment)", () => 
   });
 });
 
+describe("RedisStore on a master that has lost its replica, with min-replicas-to-write (dedicated server)", () => {
+  let server: RedisHandle;
+  let admin: Redis;
+  let manager: SessionManager;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = rawRedis(server.url);
+    manager = createSessionManager({ store: new RedisStore({ client: tracked(createRedisClient(server.url)) }), secret: SECRET });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a logout the server refuses fails with a 503 and keeps the session, rather than passing and coming back later", async () => {
+    const created = await manager.load(undefined, { secure: false });
+    (created as unknown as Record<string, unknown>).user = 9;
+    const cookie = cookieHeader((await manager.commit(created)).setCookie);
+    const key = `sess:${created.id}`;
+    const stored = await admin.get(key);
+    expect(stored).not.toBeNull();
+
+    const loaded = await manager.load(cookie, { secure: false });
+    await admin.config("SET", "min-replicas-to-write", "1"); // this server has no replica at all
+    try {
+      const refused = await loaded.destroy().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(StoreUnavailableError);
+      expect((refused as StoreUnavailableError).status).toBe(503);
+      expect((refused as Error).message).toContain("NOREPLICAS");
+      // A read refreshes the TTL (GETEX), which is a write too: it is refused the same way.
+      await expect(manager.load(cookie, { secure: false })).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(await admin.get(key)).toBe(stored);
+    } finally {
+      await admin.config("SET", "min-replicas-to-write", "0");
+    }
+    // The replica is back (here: the setting is off): the same logout goes through and is final.
+    const again = await manager.load(cookie, { secure: false });
+    expect((again as unknown as Record<string, unknown>).user).toBe(9);
+    await again.destroy();
+    expect(await admin.exists(key)).toBe(0);
+  });
+});
+
 /** create, read, CAS, touch, list, destroy: each checked against what `raw` reads at `key(id)`. */
 async function exerciseStore(store: RedisStore, raw: Redis, key: (id: string) => string): Promise<void> {
   const id = randomUUID();
