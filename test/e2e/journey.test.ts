@@ -6,6 +6,8 @@
 import { mkdirSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import type { BrowserContext, Page } from "playwright-core";
@@ -16,7 +18,9 @@ import { EXAMPLES, startExamples, type ExampleName, type RunningExample } from "
 import { documentCookie, logIn, parseSetCookie, sessionIdOf, submit, view, writeDocumentCookies, type View } from "./support/page.js";
 import { startProxy, type RunningProxy } from "./support/proxy.js";
 
-const SCREENSHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+/** The README's screenshots are replaced only when asked (UPDATE_SCREENSHOTS=1); otherwise they go to a scratch folder. */
+const SCREENSHOTS =
+  process.env.UPDATE_SCREENSHOTS === "1" ? fileURLToPath(new URL("../../docs/screenshots/", import.meta.url)) : join(tmpdir(), "shared-session-screenshots") + "/";
 const names = Object.keys(EXAMPLES) as ExampleName[];
 
 let redis: Redis;
