@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
-import type { CompareAndSetResult, SessionStore, StoreCapabilities } from "../src/index.js";
+import type { CompareAndSetResult, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 
 /**
@@ -113,13 +113,15 @@ export interface MemcachedStoreOptions {
   getAndTouch?: boolean;
   /**
    * Write a loaded session with memcached's compare-and-set (`capabilities.compareAndSet: true`):
-   * a binary `get` reads the record with its CAS token, and a `replace` carrying that token writes
-   * only if nobody wrote in between. On a conflict the session manager merges per top-level key
-   * and retries, so parallel requests of one user never erase each other's changes. Costs one extra
-   * round trip (the `get`) per write; reads are unaffected.
+   * the read that loaded the session also brought the item's CAS token, and the `replace` carries
+   * it, so it writes only if nobody wrote in between. On a conflict the session manager merges per
+   * top-level key and retries, so parallel requests of one user never erase each other's changes.
+   * Through the session manager this costs nothing extra: a changed session is one read and one
+   * write, as with `false`. (Called directly without a version, a compare-and-set first reads the
+   * token: one more round trip.)
    *
-   * With `false`, a write is a plain `replace`: one round trip fewer per write, but the last
-   * whole-record write wins (a parallel request's change can be lost). A destroyed or expired
+   * With `false`, a write is a plain `replace`: the last whole-record write wins (a parallel
+   * request's change can be lost). A destroyed or expired
    * session is never written back either way. Needs a server with CAS enabled (not `memcached -C`);
    * a server without it fails writes with `ERR_MEMCACHED_NO_CAS`.
    * @default true
@@ -180,6 +182,25 @@ export function memcachedExpiration(ttl: number, nowMs: number = Date.now()): nu
   if (absolute > 0xffff_ffff) throw new MemcachedStoreError("ERR_MEMCACHED_TTL", `TTL of ${ttl}s reaches past what memcached can express (year 2106)`);
   return absolute;
 }
+
+/** `written`, with the version (CAS token) the server gave the new record. */
+function written(response: MemjsResponse): CompareAndSetResult {
+  const version = versionOf(response.header.cas);
+  return version === undefined ? { status: "written" } : { status: "written", version };
+}
+
+/** A CAS token from a response header as a record version: 16 hex digits, or none for a zero or missing token. */
+function versionOf(cas: Buffer | undefined): string | undefined {
+  return cas !== undefined && cas.length === 8 && !cas.every((byte) => byte === 0) ? cas.toString("hex") : undefined;
+}
+
+/** A version back to the CAS token it came from; `undefined` for anything that is not one. */
+function tokenOf(version: string): Buffer | undefined {
+  return VERSION.test(version) && !ZERO_VERSION.test(version) ? Buffer.from(version, "hex") : undefined;
+}
+
+const VERSION = /^[0-9a-f]{16}$/;
+const ZERO_VERSION = /^0{16}$/;
 
 function expirationExtras(ttl: number, withFlags: boolean): Buffer {
   const extras = Buffer.alloc(withFlags ? 8 : 4); // flags (always 0), then expiration
@@ -251,8 +272,9 @@ function onlyWhileCurrent(server: MemjsServerInternals, socket: EventEmitter): v
  *
  * - create = `add` (an existing id is refused), update = `replace` (a destroyed or expired session
  *   is never written back), touch = `touch`, destroy = `delete`;
- * - compare-and-set (unless `compareAndSet: false`) = a binary `get` that returns the item's CAS
- *   token, then a `replace` carrying it, so concurrent writes of one session are merged, not lost;
+ * - compare-and-set (unless `compareAndSet: false`) = a `replace` carrying the CAS token the read
+ *   returned (`getVersioned`), so concurrent writes of one session are merged, not lost; without a
+ *   token, or when the item changed since, a binary `get` for the current record and token first;
  * - reads use get-and-touch (one round trip that also resets the TTL) unless `getAndTouch: false`;
  * - TTLs above 30 days are sent as absolute Unix time, as memcached requires;
  * - every call rejects within `timeout` seconds, with a {@link MemcachedStoreError};
@@ -278,9 +300,10 @@ export class MemcachedStore implements SessionStore {
    * Write `record` only if the stored record is exactly `expected` (memcached CAS): a binary `get`
    * reads the current value with its CAS token, a `replace` carrying the token writes it. Resolves
    * `written`, `missing` (destroyed or expired: never written back) or `conflict` with the current
-   * record. Two round trips when nobody else wrote. `undefined` with `compareAndSet: false`.
+   * record. With the `version` {@link getVersioned} returned with `expected`, one round trip when
+   * nobody else wrote; without one, two. `undefined` with `compareAndSet: false`.
    */
-  readonly compareAndSet?: (id: string, expected: string, record: string, ttl: number) => Promise<CompareAndSetResult>;
+  readonly compareAndSet?: (id: string, expected: string, record: string, ttl: number, version?: string) => Promise<CompareAndSetResult>;
   readonly #client: MemjsClientLike;
   readonly #timeoutMs: number;
   readonly #prefixBytes: number;
@@ -310,7 +333,7 @@ export class MemcachedStore implements SessionStore {
     this.#timeoutMs = Math.ceil(this.timeout * 1000);
     this.capabilities = Object.freeze({ refreshOnGet: getAndTouch, list: false, compareAndSet, ownerIndex: false });
     // Present only when declared: the session manager (and the conformance suite) check both agree.
-    if (compareAndSet) this.compareAndSet = (id, expected, record, ttl) => this.#compareAndSet(id, expected, record, ttl);
+    if (compareAndSet) this.compareAndSet = (id, expected, record, ttl, version) => this.#compareAndSet(id, expected, record, ttl, version);
   }
 
   /**
@@ -318,11 +341,30 @@ export class MemcachedStore implements SessionStore {
    * round trip (get-and-touch); the session manager passes `ttl` only when `capabilities.refreshOnGet`.
    */
   async get(id: string, ttl?: number): Promise<string | null> {
+    const response = await this.#read(id, ttl);
+    return response === null ? null : response.val.toString("utf8");
+  }
+
+  /**
+   * {@link get} with the item's CAS token as its version. The session manager reads through this
+   * (when `compareAndSet` is on) and passes the version back to {@link compareAndSet}, whose write
+   * then carries that token at once: a changed session costs the read and one CAS `replace`, not a
+   * second read for the token first.
+   */
+  async getVersioned(id: string, ttl?: number): Promise<VersionedRecord | null> {
+    const response = await this.#read(id, ttl);
+    if (response === null) return null;
+    const record = response.val.toString("utf8");
+    const version = versionOf(response.header.cas);
+    return version === undefined ? { record } : { record, version };
+  }
+
+  async #read(id: string, ttl: number | undefined): Promise<MemjsResponse | null> {
     const key = this.#key(id);
     const touch = ttl !== undefined && this.capabilities.refreshOnGet;
     const response = touch ? await this.#send("get-and-touch", OP_GAT, key, expirationExtras(ttl, false)) : await this.#send("get", OP_GET, key, NO_EXTRAS);
     const status = response.header.status;
-    if (status === STATUS_OK) return response.val.toString("utf8");
+    if (status === STATUS_OK) return response;
     if (status === STATUS_NOT_FOUND) return null;
     throw this.#statusError(touch ? "get-and-touch" : "get", key, status);
   }
@@ -361,9 +403,19 @@ export class MemcachedStore implements SessionStore {
     if (status !== STATUS_OK && status !== STATUS_NOT_FOUND) throw this.#statusError("delete", key, status);
   }
 
-  async #compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+  async #compareAndSet(id: string, expected: string, record: string, ttl: number, version?: string): Promise<CompareAndSetResult> {
     const key = this.#key(id);
     const extras = expirationExtras(ttl, true);
+    const token = typeof version === "string" ? tokenOf(version) : undefined;
+    if (token !== undefined) {
+      // The token came with `expected`: while the item still has it, it still holds `expected`.
+      const response = await this.#send("compare-and-set", OP_REPLACE, key, extras, record, token);
+      const status = response.header.status;
+      if (status === STATUS_OK) return written(response);
+      if (status === STATUS_NOT_FOUND) return { status: "missing" };
+      if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
+      // Written since (or only touched by an older server): compare the records themselves.
+    }
     // Compared as bytes: what the server holds is UTF-8, and so is what the core wrote or loaded.
     const wanted = Buffer.from(expected, "utf8");
     let current = "";
@@ -373,7 +425,11 @@ export class MemcachedStore implements SessionStore {
       const readStatus = read.header.status;
       if (readStatus === STATUS_NOT_FOUND) return { status: "missing" };
       if (readStatus !== STATUS_OK) throw this.#statusError("get (compare-and-set)", key, readStatus);
-      if (!read.val.equals(wanted)) return { status: "conflict", current: read.val.toString("utf8") };
+      if (!read.val.equals(wanted)) {
+        const currentVersion = versionOf(read.header.cas);
+        const conflict = read.val.toString("utf8");
+        return currentVersion === undefined ? { status: "conflict", current: conflict } : { status: "conflict", current: conflict, version: currentVersion };
+      }
       current = expected;
       const cas = read.header.cas;
       // A zero token in the request would make the replace unconditional: refuse instead.
@@ -386,8 +442,9 @@ export class MemcachedStore implements SessionStore {
         );
       }
       // Nonzero CAS in the header: the server writes only if the item's token still matches.
-      const status = (await this.#send("compare-and-set", OP_REPLACE, key, extras, record, Buffer.from(cas))).header.status;
-      if (status === STATUS_OK) return { status: "written" };
+      const response = await this.#send("compare-and-set", OP_REPLACE, key, extras, record, Buffer.from(cas));
+      const status = response.header.status;
+      if (status === STATUS_OK) return written(response);
       if (status === STATUS_NOT_FOUND) return { status: "missing" };
       if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
       // Someone wrote in between: read again, which reports the conflict (or, if they wrote the same bytes, retries).

@@ -4,5 +4,5 @@ export type { CookieOptions } from "./core/cookie.js";
 export { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./core/errors.js";
 export { decodeRecord, encodeRecord, jsonSerializer, RECORD_VERSION } from "./core/record.js";
 export type { DecodedRecord, RecordMeta, Serializer } from "./core/record.js";
-export type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "./core/store.js";
+export type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "./core/store.js";
 export type { DataKey, ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./core/types.js";

@@ -173,6 +173,8 @@ interface State {
   loadedText: string | null;
   /** The whole record as the store holds it: the expected value of compare-and-set. */
   loadedRecord: string | null;
+  /** The store's version of `loadedRecord` (`getVersioned`), handed back to compare-and-set. */
+  loadedVersion: string | undefined;
   secure: boolean;
   /** Send the cookie for `id` (new id written, or re-sign after rotation). */
   sendCookie: boolean;
@@ -239,6 +241,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #emptyText: string;
   readonly #logger: SessionLogger | undefined;
   readonly #refreshOnGet: boolean;
+  /** Reads go through `store.getVersioned`, whose versions let compare-and-set skip a read. */
+  readonly #versioned: boolean;
   readonly #timeoutMs: number;
   /** The store bounds its own calls within `storeTimeout`: no timer of ours around them. */
   readonly #storeBounded: boolean;
@@ -313,6 +317,7 @@ export class SessionManager<D extends object = SessionData> {
     if (options.logger !== undefined && typeof options.logger !== "function") throw new SessionConfigError("logger must be a function");
     this.#logger = options.logger;
     this.#refreshOnGet = store.capabilities.refreshOnGet === true;
+    this.#versioned = store.capabilities.compareAndSet && typeof store.getVersioned === "function";
     if (options.owner !== undefined) {
       if (typeof options.owner !== "function") throw new SessionConfigError("owner must be a function from session data to an owner id");
       if (!store.capabilities.ownerIndex || store.owners === undefined) {
@@ -378,8 +383,16 @@ export class SessionManager<D extends object = SessionData> {
   /** The store half of {@link loadNow}: read the record of a verified id. */
   async #read(id: string, resign: boolean, secure: boolean): Promise<Session<D>> {
     let raw: string | null;
+    let version: string | undefined;
     try {
-      raw = await this.#call("get", () => this.store.get(id, this.#refreshOnGet ? this.idleTimeout : undefined));
+      const ttl = this.#refreshOnGet ? this.idleTimeout : undefined;
+      if (this.#versioned) {
+        const found = await this.#call("get", () => this.store.getVersioned!(id, ttl));
+        raw = found === null ? null : found.record;
+        version = found?.version;
+      } else {
+        raw = await this.#call("get", () => this.store.get(id, ttl));
+      }
     } catch (err) {
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
       throw err;
@@ -413,6 +426,7 @@ export class SessionManager<D extends object = SessionData> {
       loadedWrittenAt: decoded.meta.writtenAt,
       loadedText: decoded.dataText,
       loadedRecord: raw,
+      loadedVersion: version,
       secure,
       sendCookie: resign,
       clearCookie: false,
@@ -657,7 +671,15 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     if (!state.persisted || state.id === null) return;
     const id = state.id;
-    const raw = await this.#call("get", () => this.store.get(id));
+    let raw: string | null;
+    let version: string | undefined;
+    if (this.#versioned) {
+      const found = await this.#call("get", () => this.store.getVersioned!(id));
+      raw = found === null ? null : found.record;
+      version = found?.version;
+    } else {
+      raw = await this.#call("get", () => this.store.get(id));
+    }
     const now = Date.now();
     const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now);
     clearData(session);
@@ -669,6 +691,7 @@ export class SessionManager<D extends object = SessionData> {
     state.meta = decoded.meta;
     state.loadedText = decoded.dataText;
     state.loadedRecord = raw;
+    state.loadedVersion = version;
   }
 
   /** @internal */
@@ -702,6 +725,7 @@ export class SessionManager<D extends object = SessionData> {
       loadedWrittenAt: now,
       loadedText: null,
       loadedRecord: null,
+      loadedVersion: undefined,
       secure,
       sendCookie: false,
       clearCookie,
@@ -731,6 +755,7 @@ export class SessionManager<D extends object = SessionData> {
     state.loadedWrittenAt = now;
     state.loadedText = null;
     state.loadedRecord = null;
+    state.loadedVersion = undefined;
     state.sendCookie = false;
     state.refresh = false;
     state.forceSave = false;
@@ -813,7 +838,7 @@ export class SessionManager<D extends object = SessionData> {
       this.#gone(state);
       return false;
     }
-    this.#written(state, meta, dataText, record);
+    this.#written(state, meta, dataText, record, undefined);
     await this.#unindexOwner(id, previousOwner, meta.owner);
     return true;
   }
@@ -835,7 +860,7 @@ export class SessionManager<D extends object = SessionData> {
       const id = this.#idOf(state);
       await this.#indexOwner(id, owner, meta.expiresAt);
       if (await this.#call("create", () => this.store.create(id, record, ttl))) {
-        this.#written(state, meta, dataText, record);
+        this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
         state.clearCookie = false;
         state.forceSave = false;
@@ -856,13 +881,17 @@ export class SessionManager<D extends object = SessionData> {
     const id = state.id!;
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
+    // The store's version of `expected`, when it keeps them: lets it write without reading first.
+    let version = state.loadedVersion;
     let changes: Map<string, unknown> | null = null;
     let attempt = 0;
     for (; attempt < MERGE_ATTEMPTS; attempt++) {
       const ttl = this.#ttl(meta, Date.now());
-      const result = await this.#call("compareAndSet", () => cas(id, expected, record, ttl));
+      const result = await this.#call("compareAndSet", () =>
+        version === undefined ? cas(id, expected, record, ttl) : cas(id, expected, record, ttl, version),
+      );
       if (result.status === "written") {
-        this.#written(state, meta, dataText, record);
+        this.#written(state, meta, dataText, record, result.version);
         return true;
       }
       if (result.status === "missing") break;
@@ -875,6 +904,7 @@ export class SessionManager<D extends object = SessionData> {
         else merged[key] = value;
       }
       expected = result.current;
+      version = result.version;
       dataText = this.#serializer.stringify(merged);
       const owner = this.#ownerOf(merged);
       if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
@@ -883,7 +913,7 @@ export class SessionManager<D extends object = SessionData> {
       clearData(session);
       this.#assignData(session, merged, id);
       if (dataText === current.dataText) {
-        this.#written(state, current.meta, dataText, result.current);
+        this.#written(state, current.meta, dataText, result.current, result.version);
         return false;
       }
     }
@@ -913,11 +943,12 @@ export class SessionManager<D extends object = SessionData> {
     return changes;
   }
 
-  #written(state: State, meta: RecordMeta, dataText: string, record: string): void {
+  #written(state: State, meta: RecordMeta, dataText: string, record: string, version: string | undefined): void {
     state.persisted = true;
     state.meta = meta;
     state.loadedText = dataText;
     state.loadedRecord = record;
+    state.loadedVersion = version;
     state.refresh = false;
   }
 

@@ -13,11 +13,22 @@ export interface StoreCapabilities {
   readonly ownerIndex: boolean;
 }
 
-/** Outcome of {@link SessionStore.compareAndSet}. */
+/**
+ * Outcome of {@link SessionStore.compareAndSet}. A store that versions its records (see
+ * {@link SessionStore.getVersioned}) may add the `version` of the record now stored (`written`) or of
+ * `current` (`conflict`), so that the next compare-and-set of this request can use it.
+ */
 export type CompareAndSetResult =
-  | { readonly status: "written" }
+  | { readonly status: "written"; readonly version?: string }
   | { readonly status: "missing" }
-  | { readonly status: "conflict"; readonly current: string };
+  | { readonly status: "conflict"; readonly current: string; readonly version?: string };
+
+/** A record with the version the store gave it, from {@link SessionStore.getVersioned}. */
+export interface VersionedRecord {
+  readonly record: string;
+  /** Changes whenever the record is written (memcached's CAS token); absent when the server keeps none. */
+  readonly version?: string;
+}
 
 /** One session of an owner, as an owner index keeps it. */
 export interface OwnerEntry {
@@ -59,6 +70,13 @@ export interface SessionStore {
    * the record's TTL is reset to `ttl` seconds in the same operation.
    */
   get(id: string, ttl?: number): Promise<string | null>;
+  /**
+   * Optional: {@link get} that also returns the record's version, a token the store changes on
+   * every write of the record (memcached's CAS token). The core then reads through this method and
+   * hands the version back to {@link compareAndSet} with the record it came with, which lets a
+   * store write conditionally in one round trip instead of reading the record again first.
+   */
+  getVersioned?(id: string, ttl?: number): Promise<VersionedRecord | null>;
   /** Store `record` under `id` only if `id` is absent. Resolves `false` (and writes nothing) if it exists. */
   create(id: string, record: string, ttl: number): Promise<boolean>;
   /** Replace the record under `id` only if `id` exists. Resolves `false` (and writes nothing) if it does not. */
@@ -70,8 +88,12 @@ export interface SessionStore {
   /**
    * Write `record` only if the stored record is exactly `expected`; otherwise report the current
    * record (`conflict`) or its absence (`missing`). Required when `capabilities.compareAndSet`.
+   * `version`, when given, is the version {@link getVersioned} (or an earlier result of this
+   * method) returned together with `expected`: if the record still has that version it is still
+   * `expected`, so the store may write on that condition alone. A stale version must not fail the
+   * call: the store then compares records as it would without one.
    */
-  compareAndSet?(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult>;
+  compareAndSet?(id: string, expected: string, record: string, ttl: number, version?: string): Promise<CompareAndSetResult>;
   /** Seconds of TTL left for `id`, or `null` when absent. Optional; used to report last activity. */
   ttl?(id: string): Promise<number | null>;
   /** Every id this store holds. Required when `capabilities.list`. */

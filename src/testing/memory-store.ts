@@ -1,4 +1,4 @@
-import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../core/store.js";
+import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "../core/store.js";
 
 export interface MemoryStoreOptions {
   /**
@@ -12,6 +12,8 @@ interface Item {
   value: string;
   /** Unix ms. */
   expiresAt: number;
+  /** Changes on every write, as memcached's CAS token does. */
+  version: string;
 }
 
 let warned = false;
@@ -26,6 +28,7 @@ export class MemoryStore implements SessionStore {
   readonly capabilities: StoreCapabilities = { refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: true };
   readonly #items = new Map<string, Item>();
   readonly #owners = new Map<string, Map<string, number>>();
+  #writes = 0;
 
   /** Owner index: owner → (id → absolute deadline in Unix ms). */
   readonly owners: OwnerIndex = {
@@ -77,15 +80,27 @@ export class MemoryStore implements SessionStore {
     return item.value;
   }
 
+  /** {@link get} with the record's version, which changes on every write of it. */
+  async getVersioned(id: string, ttl?: number): Promise<VersionedRecord | null> {
+    const item = this.#live(id);
+    if (item === undefined) return null;
+    if (ttl !== undefined) item.expiresAt = Date.now() + ttl * 1000;
+    return { record: item.value, version: item.version };
+  }
+
+  #item(value: string, ttl: number): Item {
+    return { value, expiresAt: Date.now() + ttl * 1000, version: `w${++this.#writes}` };
+  }
+
   async create(id: string, record: string, ttl: number): Promise<boolean> {
     if (this.#live(id) !== undefined) return false;
-    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
+    this.#items.set(id, this.#item(record, ttl));
     return true;
   }
 
   async update(id: string, record: string, ttl: number): Promise<boolean> {
     if (this.#live(id) === undefined) return false;
-    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
+    this.#items.set(id, this.#item(record, ttl));
     return true;
   }
 
@@ -100,12 +115,14 @@ export class MemoryStore implements SessionStore {
     this.#items.delete(id);
   }
 
-  async compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+  async compareAndSet(id: string, expected: string, record: string, ttl: number, version?: string): Promise<CompareAndSetResult> {
     const item = this.#live(id);
     if (item === undefined) return { status: "missing" };
-    if (item.value !== expected) return { status: "conflict", current: item.value };
-    this.#items.set(id, { value: record, expiresAt: Date.now() + ttl * 1000 });
-    return { status: "written" };
+    // The version as read stands for `expected`; any other (stale or foreign) means: compare the records.
+    if (item.version !== version && item.value !== expected) return { status: "conflict", current: item.value, version: item.version };
+    const written = this.#item(record, ttl);
+    this.#items.set(id, written);
+    return { status: "written", version: written.version };
   }
 
   async *list(): AsyncIterable<string> {

@@ -152,11 +152,11 @@ for (const topology of ["1 server", "3 servers"] as const) {
           interposer.beforeCasReplace = undefined;
           expect(await elsewhere.update(id, theirs, 60)).toBe(true);
         };
-        expect(await store.compareAndSet!(id, base, mine, 60)).toEqual({ status: "conflict", current: theirs });
+        expect(await store.compareAndSet!(id, base, mine, 60)).toMatchObject({ status: "conflict", current: theirs });
         expect(interposer.casReplaces).toBe(1); // the CAS-replace was sent, and refused
         expect(await store.get(id)).toBe(theirs);
         // Against what is there now, the write goes through.
-        expect(await store.compareAndSet!(id, theirs, mine, 60)).toEqual({ status: "written" });
+        expect(await store.compareAndSet!(id, theirs, mine, 60)).toMatchObject({ status: "written" });
         expect(await store.get(id)).toBe(mine);
       });
 
@@ -186,7 +186,7 @@ for (const topology of ["1 server", "3 servers"] as const) {
           expect(await elsewhere.create(id, base, 60)).toBe(true); // the same bytes, but a new item
         };
         // The value still matches, so the store reads again and writes against the new token.
-        expect(await store.compareAndSet!(id, base, record("mine"), 60)).toEqual({ status: "written" });
+        expect(await store.compareAndSet!(id, base, record("mine"), 60)).toMatchObject({ status: "written" });
         expect(interposer.casReplaces).toBe(2);
       });
 
@@ -203,7 +203,7 @@ for (const topology of ["1 server", "3 servers"] as const) {
           expect(await elsewhere.get(id, 120)).toBe(base);
           expect(await elsewhere.touch(id, 180)).toBe(true);
         };
-        expect(await store.compareAndSet!(id, base, mine, 300)).toEqual({ status: "written" });
+        expect(await store.compareAndSet!(id, base, mine, 300)).toMatchObject({ status: "written" });
         expect(interposer.casReplaces).toBe(1); // first try: reads by others cost no retry
         expect(await store.get(id)).toBe(mine);
         const ttl = await ttlOnServers(addresses, store.prefix + id);
@@ -216,7 +216,7 @@ for (const topology of ["1 server", "3 servers"] as const) {
         const id = randomUUID();
         const base = record("base");
         await store.create(id, base, 60);
-        expect(await store.compareAndSet!(id, base, record("long"), 40 * DAY)).toEqual({ status: "written" });
+        expect(await store.compareAndSet!(id, base, record("long"), 40 * DAY)).toMatchObject({ status: "written" });
         const ttl = await ttlOnServers(addresses, store.prefix + id);
         expect(ttl, "item present").not.toBeNull();
         expect(Math.abs(ttl! - 40 * DAY)).toBeLessThanOrEqual(5);
@@ -408,7 +408,7 @@ describe("MemcachedStore compareAndSet: commands per request, counted on dedicat
   let client: memjs.Client;
   dedicatedMemcached(3, (servers) => ({ addresses, client } = servers));
 
-  it("unchanged: 1 get-and-touch; changed: get-and-touch + get + CAS-replace; a conflict adds one get per retry", async () => {
+  it("unchanged: 1 get-and-touch; changed: get-and-touch + a CAS-replace with the token it read; a conflict adds a get and a CAS-replace", async () => {
     const store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-cas-count") });
     const manager = createSessionManager({ store, secret: SECRET });
     const { cookie } = await newSession(manager, { userId: 1 });
@@ -419,21 +419,32 @@ describe("MemcachedStore compareAndSet: commands per request, counted on dedicat
       dataOf(session).userId = 2;
       await manager.commit(session);
     });
-    expect(changed).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_get: 1, get_hits: 1, cmd_set: 1, cas_hits: 1 });
+    // Two round trips, as a plain replace would take: the get-and-touch brought the CAS token.
+    expect(changed).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_set: 1, cas_hits: 1 });
 
-    // Two requests load; the first commits (get + CAS-replace); the second finds the record changed
-    // (get: conflict, no write sent), merges, and writes (get + CAS-replace).
+    // Two requests load with the same token; the first commits (one CAS-replace); the second's
+    // CAS-replace is refused, its get finds the first one's record, and the merge is written with
+    // the token that get returned.
     const [first, second] = await Promise.all([load(manager, cookie), load(manager, cookie)]);
     dataOf(first).a = 1;
     dataOf(second).b = 2;
-    expect(await countCommands(addresses, () => manager.commit(first))).toEqual({ cmd_get: 1, get_hits: 1, cmd_set: 1, cas_hits: 1 });
-    expect(await countCommands(addresses, () => manager.commit(second))).toEqual({ cmd_get: 2, get_hits: 2, cmd_set: 1, cas_hits: 1 });
+    expect(await countCommands(addresses, () => manager.commit(first))).toEqual({ cmd_set: 1, cas_hits: 1 });
+    expect(await countCommands(addresses, () => manager.commit(second))).toEqual({ cmd_set: 2, cas_badval: 1, cmd_get: 1, get_hits: 1, cas_hits: 1 });
+    expect(await storedData(store, second.id)).toMatchObject({ userId: 2, a: 1, b: 2 });
 
-    // Logged out elsewhere: the write is one get that misses, nothing is sent to write.
+    // A second save in the same request uses the token the first write returned: one CAS-replace.
+    const twice = await load(manager, cookie);
+    dataOf(twice).c = 3;
+    await manager.commit(twice);
+    dataOf(twice).d = 4;
+    expect(await countCommands(addresses, () => manager.commit(twice))).toEqual({ cmd_set: 1, cas_hits: 1 });
+
+    // Logged out elsewhere: the CAS-replace finds no item, and nothing is written back.
     const late = await load(manager, cookie);
-    dataOf(late).c = 3;
+    dataOf(late).e = 5;
     await store.destroy(late.id);
-    expect(await countCommands(addresses, () => manager.commit(late))).toEqual({ cmd_get: 1, get_misses: 1 });
+    expect(await countCommands(addresses, () => manager.commit(late))).toEqual({ cmd_set: 1, cas_misses: 1 });
+    expect(await store.get(late.id)).toBeNull();
   });
 
   it("a write landing between the read and the CAS-replace is refused by the server (cas_badval), then merged", async () => {
@@ -450,9 +461,10 @@ describe("MemcachedStore compareAndSet: commands per request, counted on dedicat
       dataOf(theirs).theirs = true;
       await other.commit(theirs);
     };
-    // Ours: get, CAS-replace refused; get (conflict); merged: get + CAS-replace. Theirs: gat + get + CAS-replace.
+    // Ours: CAS-replace with the token it read, refused; get (conflict); merged: CAS-replace with
+    // the token that get returned. Theirs, in between: get-and-touch + CAS-replace.
     const counted = await countCommands(addresses, () => manager.commit(session));
-    expect(counted).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_get: 4, get_hits: 4, cmd_set: 3, cas_hits: 2, cas_badval: 1 });
+    expect(counted).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_get: 1, get_hits: 1, cmd_set: 3, cas_hits: 2, cas_badval: 1 });
     expect(await storedData(store, id)).toEqual({ userId: 1, mine: true, theirs: true });
   });
 

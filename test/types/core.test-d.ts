@@ -4,9 +4,11 @@ import type {
 import {
   createSessionManager,
   type CommitResult,
+  type CompareAndSetResult,
   type Session,
   type SessionManager,
   type SessionStore,
+  type VersionedRecord,
 } from "../../src/index.js";
 import { MemoryStore, runStoreConformance } from "../../src/testing/index.js";
 
@@ -66,6 +68,18 @@ describe("the store contract", () => {
     const broken: SessionStore = { name: "x", get: async () => null };
     void broken;
     expectTypeOf(runStoreConformance).parameter(0).toHaveProperty("createStore");
+  });
+  it("has optional versioned reads, whose version goes back to compare-and-set", () => {
+    expectTypeOf<NonNullable<SessionStore["getVersioned"]>>().returns.toEqualTypeOf<Promise<VersionedRecord | null>>();
+    expectTypeOf<VersionedRecord>().toEqualTypeOf<{ readonly record: string; readonly version?: string }>();
+    expectTypeOf<NonNullable<SessionStore["compareAndSet"]>>().parameter(4).toEqualTypeOf<string | undefined>();
+    expectTypeOf<Extract<CompareAndSetResult, { status: "written" }>>().toHaveProperty("version").toEqualTypeOf<string | undefined>();
+    // A store without versions still implements the contract.
+    const plain: SessionStore = { name: "plain", capabilities: store.capabilities, get: async () => null, create: async () => true, update: async () => true, touch: async () => true, destroy: async () => {} };
+    void plain;
+    // @ts-expect-error a version is a string
+    const wrong: SessionStore = { ...plain, getVersioned: async () => ({ record: "r", version: 1 }) };
+    void wrong;
   });
   it("exposes the HTTP answer on StoreUnavailableError", () => {
     expectTypeOf<StoreUnavailableError["status"]>().toEqualTypeOf<503>();

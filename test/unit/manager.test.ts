@@ -12,7 +12,7 @@ import {
   type SessionOptions,
   type SessionStore,
 } from "../../src/index.js";
-import { CountingStore, OLD_SECRET, SECRET, cookiePair } from "./support.js";
+import { CountingStore, OLD_SECRET, SECRET, VersionedCountingStore, cookiePair } from "./support.js";
 
 type Data = { userId?: number; cart?: string[]; prefs?: { theme: string; tags: string[] }; a?: number; b?: number; big?: string };
 
@@ -760,6 +760,82 @@ describe("no lost updates and no resurrection (compare-and-set stores)", () => {
     slow.cart = ["late"];
     await manager.commit(slow);
     expect(await store.inner.get(id)).toBeNull();
+  });
+});
+
+describe("versioned stores: compare-and-set with the version the read returned", () => {
+  it("loads through getVersioned and hands its version to the write, so the store need not read again", async () => {
+    const store = new VersionedCountingStore();
+    const { login, manager } = setup({}, store);
+    const { cookie, id } = await login();
+    store.reset();
+    const session = await manager.load(cookie, { secure: false });
+    expect(store.calls.map((c) => c.op)).toEqual(["getVersioned"]);
+    const loaded = await store.inner.getVersioned(id);
+    session.cart = ["a"];
+    await manager.commit(session);
+    expect(store.casVersions()).toEqual([loaded!.version]);
+    expect(store.calls.map((c) => c.op)).toEqual(["getVersioned", "compareAndSet"]);
+
+    // A second write in the same request carries the version the first one returned.
+    const afterFirst = await store.inner.getVersioned(id);
+    session.cart = ["a", "b"];
+    await session.save();
+    expect(store.casVersions()).toEqual([loaded!.version, afterFirst!.version]);
+    expect((await setup({}, store).request(cookie)).session.cart).toEqual(["a", "b"]);
+  });
+
+  it("a conflict retries with the version of the record it merged into", async () => {
+    const store = new VersionedCountingStore();
+    const { login, manager } = setup({}, store);
+    const { cookie, id } = await login();
+    const a = await manager.load(cookie, { secure: false });
+    const b = await manager.load(cookie, { secure: false });
+    const loaded = await store.inner.getVersioned(id);
+    a.a = 1;
+    b.b = 2;
+    await manager.commit(a);
+    const afterA = await store.inner.getVersioned(id);
+    store.reset();
+    await manager.commit(b);
+    // First with the version both loaded (stale now: a conflict), then with a's.
+    expect(store.casVersions()).toEqual([loaded!.version, afterA!.version]);
+    expect({ ...(await setup({}, store).request(cookie)).session }).toEqual({ userId: 7, a: 1, b: 2 });
+  });
+
+  it("reload takes the current version; a record this request created has none until it is read", async () => {
+    const store = new VersionedCountingStore();
+    const { login, manager } = setup({}, store);
+    const { cookie, id } = await login();
+    const session = await manager.load(cookie, { secure: false });
+    const other = await manager.load(cookie, { secure: false });
+    other.a = 1;
+    await manager.commit(other);
+    await session.reload();
+    const current = await store.inner.getVersioned(id);
+    store.reset();
+    session.b = 2;
+    await manager.commit(session);
+    expect(store.casVersions()).toEqual([current!.version]);
+
+    const fresh = await manager.load(undefined, { secure: false });
+    fresh.userId = 1;
+    await fresh.save(); // created: the store's create returns no version
+    fresh.a = 3;
+    store.reset();
+    await manager.commit(fresh);
+    expect(store.casVersions()).toEqual([undefined]);
+  });
+
+  it("without compare-and-set the store is read with get: a version would have nothing to serve", async () => {
+    const store = new VersionedCountingStore({ compareAndSet: false });
+    const { login, manager } = setup({}, store);
+    const { cookie } = await login();
+    store.reset();
+    const session = await manager.load(cookie, { secure: false });
+    session.a = 1;
+    await manager.commit(session);
+    expect(store.calls.map((c) => c.op)).toEqual(["get", "update"]);
   });
 });
 

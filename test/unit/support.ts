@@ -1,10 +1,10 @@
-import type { CompareAndSetResult, OwnerIndex, SessionStore, StoreCapabilities } from "../../src/index.js";
+import type { CompareAndSetResult, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 
 export const SECRET = "a-test-secret-that-is-at-least-32-chars";
 export const OLD_SECRET = "an-older-secret-that-is-also-32-chars!!";
 
-export type Call = { op: string; id: string };
+export type Call = { op: string; id: string; version?: string | undefined };
 
 /** A MemoryStore that records every call made to it, so tests can count store round trips. */
 export class CountingStore implements SessionStore {
@@ -12,7 +12,7 @@ export class CountingStore implements SessionStore {
   readonly capabilities: StoreCapabilities;
   readonly inner = new MemoryStore({ quiet: true });
   readonly calls: Call[] = [];
-  compareAndSet?: (id: string, expected: string, record: string, ttl: number) => Promise<CompareAndSetResult>;
+  compareAndSet?: (id: string, expected: string, record: string, ttl: number, version?: string) => Promise<CompareAndSetResult>;
   readonly owners: OwnerIndex | undefined;
 
   constructor(capabilities: Partial<StoreCapabilities> = {}) {
@@ -70,6 +70,32 @@ export class CountingStore implements SessionStore {
   }
   ttl(id: string) {
     return this.inner.ttl(id);
+  }
+}
+
+/**
+ * A {@link CountingStore} whose records have versions (`getVersioned`, as MemcachedStore's CAS
+ * tokens): it records the version each compare-and-set is given.
+ */
+export class VersionedCountingStore extends CountingStore {
+  constructor(capabilities: Partial<StoreCapabilities> = {}) {
+    super(capabilities);
+    if (this.capabilities.compareAndSet) {
+      this.compareAndSet = (id, expected, record, ttl, version) => {
+        this.calls.push({ op: "compareAndSet", id, version });
+        return this.inner.compareAndSet(id, expected, record, ttl, version);
+      };
+    }
+  }
+
+  getVersioned(id: string, ttl?: number): Promise<VersionedRecord | null> {
+    this.calls.push({ op: "getVersioned", id });
+    return this.inner.getVersioned(id, this.capabilities.refreshOnGet ? ttl : undefined);
+  }
+
+  /** The versions the compare-and-set calls were given, in order. */
+  casVersions(): (string | undefined)[] {
+    return this.calls.filter((c) => c.op === "compareAndSet").map((c) => c.version);
   }
 }
 
