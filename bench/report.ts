@@ -56,9 +56,8 @@ export function checkTargets(cells: readonly Cell[], core: CoreResult | null, me
       ["ours-redis", "redis"],
       ["ours-memcached", "memcached"],
     ] as const) {
-      // The issue sets write = 2 for Redis (GETEX + the compare-and-set script). MemcachedStore's
-      // compare-and-set is a get for the CAS token plus a CAS replace: reported, not a target.
-      if (store === "memcached" && scenario === "write") continue;
+      // Write = 2 for both: Redis GETEX + the compare-and-set script; memcached get-and-touch + a
+      // CAS replace carrying the token the get-and-touch returned.
       const found = FRAMEWORKS.map((f) => cell(cells, f, scenario, variant)).filter((c): c is Cell => c !== undefined);
       if (found.length === 0) continue;
       const values = found.map((c) => c.commands[store]);
