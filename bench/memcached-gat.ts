@@ -11,9 +11,10 @@
  *   gat                 getAndTouch: true, data unchanged: the read resets the TTL;
  *   get                 getAndTouch: false, within touchAfter, data unchanged: a read only;
  *   get+rewrite         getAndTouch: false, touchAfter elapsed (touchAfter: 0): a read, then a
- *                       compare-and-set of the whole record (get + CAS-replace) to push the TTL back;
+ *                       compare-and-set of the whole record (a CAS-replace with the token the read
+ *                       returned) to push the TTL back;
  *   get+rewrite/plain   the same with compareAndSet: false: the rewrite is one plain `replace`;
- *   gat+change          getAndTouch: true, the request changes the data: GAT, then get + CAS-replace;
+ *   gat+change          getAndTouch: true, the request changes the data: GAT, then a CAS-replace;
  *   gat+change/plain    the same with compareAndSet: false: GAT, then one plain `replace`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
