@@ -414,7 +414,7 @@ export class MemcachedStore implements SessionStore {
       if (status === STATUS_OK) return written(response);
       if (status === STATUS_NOT_FOUND) return { status: "missing" };
       if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
-      // Written since (or only touched by an older server): compare the records themselves.
+      // Written since: compare the records themselves (rewritten with the same bytes still matches).
     }
     // Compared as bytes: what the server holds is UTF-8, and so is what the core wrote or loaded.
     const wanted = Buffer.from(expected, "utf8");

@@ -317,7 +317,7 @@ export class SessionManager<D extends object = SessionData> {
     if (options.logger !== undefined && typeof options.logger !== "function") throw new SessionConfigError("logger must be a function");
     this.#logger = options.logger;
     this.#refreshOnGet = store.capabilities.refreshOnGet === true;
-    this.#versioned = store.capabilities.compareAndSet && typeof store.getVersioned === "function";
+    this.#versioned = store.capabilities.compareAndSet === true && typeof store.getVersioned === "function";
     if (options.owner !== undefined) {
       if (typeof options.owner !== "function") throw new SessionConfigError("owner must be a function from session data to an owner id");
       if (!store.capabilities.ownerIndex || store.owners === undefined) {
