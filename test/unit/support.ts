@@ -26,9 +26,10 @@ export class CountingStore implements SessionStore {
         }
       : undefined;
     if (this.capabilities.compareAndSet) {
-      this.compareAndSet = (id, expected, record, ttl) => {
-        this.calls.push({ op: "compareAndSet", id });
-        return this.inner.compareAndSet(id, expected, record, ttl);
+      // The version (from a versioned read, see VersionedCountingStore) is recorded and passed on.
+      this.compareAndSet = (id, expected, record, ttl, version) => {
+        this.calls.push({ op: "compareAndSet", id, version });
+        return this.inner.compareAndSet(id, expected, record, ttl, version);
       };
     }
   }
@@ -75,19 +76,9 @@ export class CountingStore implements SessionStore {
 
 /**
  * A {@link CountingStore} whose records have versions (`getVersioned`, as MemcachedStore's CAS
- * tokens): it records the version each compare-and-set is given.
+ * tokens), so that the core hands them to compare-and-set.
  */
 export class VersionedCountingStore extends CountingStore {
-  constructor(capabilities: Partial<StoreCapabilities> = {}) {
-    super(capabilities);
-    if (this.capabilities.compareAndSet) {
-      this.compareAndSet = (id, expected, record, ttl, version) => {
-        this.calls.push({ op: "compareAndSet", id, version });
-        return this.inner.compareAndSet(id, expected, record, ttl, version);
-      };
-    }
-  }
-
   getVersioned(id: string, ttl?: number): Promise<VersionedRecord | null> {
     this.calls.push({ op: "getVersioned", id });
     return this.inner.getVersioned(id, this.capabilities.refreshOnGet ? ttl : undefined);
