@@ -183,12 +183,6 @@ export function memcachedExpiration(ttl: number, nowMs: number = Date.now()): nu
   return absolute;
 }
 
-/** `written`, with the version (CAS token) the server gave the new record. */
-function written(response: MemjsResponse): CompareAndSetResult {
-  const version = versionOf(response.header.cas);
-  return version === undefined ? { status: "written" } : { status: "written", version };
-}
-
 /** A CAS token from a response header as a record version: 16 hex digits, or none for a zero or missing token. */
 function versionOf(cas: Buffer | undefined): string | undefined {
   return cas !== undefined && cas.length === 8 && !cas.every((byte) => byte === 0) ? cas.toString("hex") : undefined;
@@ -409,11 +403,8 @@ export class MemcachedStore implements SessionStore {
     const token = typeof version === "string" ? tokenOf(version) : undefined;
     if (token !== undefined) {
       // The token came with `expected`: while the item still has it, it still holds `expected`.
-      const response = await this.#send("compare-and-set", OP_REPLACE, key, extras, record, token);
-      const status = response.header.status;
-      if (status === STATUS_OK) return written(response);
-      if (status === STATUS_NOT_FOUND) return { status: "missing" };
-      if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
+      const result = await this.#casReplace(key, extras, record, token);
+      if (result !== null) return result;
       // Written since: compare the records themselves (rewritten with the same bytes still matches).
     }
     // Compared as bytes: what the server holds is UTF-8, and so is what the core wrote or loaded.
@@ -433,7 +424,7 @@ export class MemcachedStore implements SessionStore {
       current = expected;
       const cas = read.header.cas;
       // A zero token in the request would make the replace unconditional: refuse instead.
-      if (cas === undefined || cas.length !== 8 || cas.every((byte) => byte === 0)) {
+      if (cas === undefined || versionOf(cas) === undefined) {
         const server = this.#serverOf(key);
         throw new MemcachedStoreError(
           "ERR_MEMCACHED_NO_CAS",
@@ -441,15 +432,27 @@ export class MemcachedStore implements SessionStore {
           { server },
         );
       }
-      // Nonzero CAS in the header: the server writes only if the item's token still matches.
-      const response = await this.#send("compare-and-set", OP_REPLACE, key, extras, record, Buffer.from(cas));
-      const status = response.header.status;
-      if (status === STATUS_OK) return written(response);
-      if (status === STATUS_NOT_FOUND) return { status: "missing" };
-      if (status !== STATUS_EXISTS) throw this.#statusError("compare-and-set", key, status, record);
+      const result = await this.#casReplace(key, extras, record, Buffer.from(cas));
+      if (result !== null) return result;
       // Someone wrote in between: read again, which reports the conflict (or, if they wrote the same bytes, retries).
     }
     return { status: "conflict", current };
+  }
+
+  /**
+   * A `replace` carrying a nonzero CAS token: the server writes only if the item still has it.
+   * `null` when it does not (someone wrote since the token was read).
+   */
+  async #casReplace(key: string, extras: Buffer, record: string, token: Buffer): Promise<CompareAndSetResult | null> {
+    const response = await this.#send("compare-and-set", OP_REPLACE, key, extras, record, token);
+    const status = response.header.status;
+    if (status === STATUS_OK) {
+      const version = versionOf(response.header.cas);
+      return version === undefined ? { status: "written" } : { status: "written", version };
+    }
+    if (status === STATUS_NOT_FOUND) return { status: "missing" };
+    if (status === STATUS_EXISTS) return null;
+    throw this.#statusError("compare-and-set", key, status, record);
   }
 
   #key(id: string): string {
