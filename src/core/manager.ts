@@ -6,7 +6,7 @@ import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailabl
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
-import type { SessionStore } from "./store.js";
+import type { SessionStore, VersionedRecord } from "./store.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
 
 /** Options of {@link createSessionManager}; every binding takes the same ones. */
@@ -380,28 +380,29 @@ export class SessionManager<D extends object = SessionData> {
     return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure);
   }
 
+  /**
+   * Read the record of `id` for a request that may write it back: with its version when the store
+   * keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
+   */
+  #get(id: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
+    return this.#versioned ? this.#call("get", () => this.store.getVersioned!(id, ttl)) : this.#call("get", () => this.store.get(id, ttl));
+  }
+
   /** The store half of {@link loadNow}: read the record of a verified id. */
   async #read(id: string, resign: boolean, secure: boolean): Promise<Session<D>> {
-    let raw: string | null;
-    let version: string | undefined;
+    let found: string | VersionedRecord | null;
     try {
-      const ttl = this.#refreshOnGet ? this.idleTimeout : undefined;
-      if (this.#versioned) {
-        const found = await this.#call("get", () => this.store.getVersioned!(id, ttl));
-        raw = found === null ? null : found.record;
-        version = found?.version;
-      } else {
-        raw = await this.#call("get", () => this.store.get(id, ttl));
-      }
+      found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
     } catch (err) {
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
       throw err;
     }
-    if (raw === null) {
+    if (found === null) {
       this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
       this.#emit("rejected", { reason: "unknown" });
       return this.#fresh(secure, true, false);
     }
+    const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
     const decoded = this.#codec.decode(raw, now);
     if (!decoded) {
@@ -426,7 +427,7 @@ export class SessionManager<D extends object = SessionData> {
       loadedWrittenAt: decoded.meta.writtenAt,
       loadedText: decoded.dataText,
       loadedRecord: raw,
-      loadedVersion: version,
+      loadedVersion: typeof found === "string" ? undefined : found.version,
       secure,
       sendCookie: resign,
       clearCookie: false,
@@ -671,15 +672,8 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     if (!state.persisted || state.id === null) return;
     const id = state.id;
-    let raw: string | null;
-    let version: string | undefined;
-    if (this.#versioned) {
-      const found = await this.#call("get", () => this.store.getVersioned!(id));
-      raw = found === null ? null : found.record;
-      version = found?.version;
-    } else {
-      raw = await this.#call("get", () => this.store.get(id));
-    }
+    const found = await this.#get(id, undefined);
+    const raw = found === null || typeof found === "string" ? found : found.record;
     const now = Date.now();
     const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now);
     clearData(session);
@@ -691,7 +685,7 @@ export class SessionManager<D extends object = SessionData> {
     state.meta = decoded.meta;
     state.loadedText = decoded.dataText;
     state.loadedRecord = raw;
-    state.loadedVersion = version;
+    state.loadedVersion = found === null || typeof found === "string" ? undefined : found.version;
   }
 
   /** @internal */
