@@ -159,6 +159,18 @@ async function redisCluster(): Promise<Backend> {
   };
 }
 
+/** The Redis server on `port` is a master, and its replica has every write it acknowledged. */
+async function expectReplicatedMaster(port: number): Promise<void> {
+  const master = quiet(new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0, lazyConnect: true }));
+  try {
+    await master.connect();
+    expect(((await master.call("ROLE")) as unknown[])[0]).toBe("master");
+    expect(await master.call("WAIT", "1", "500")).toBe(1);
+  } finally {
+    master.disconnect();
+  }
+}
+
 async function redisSentinel(): Promise<Backend> {
   const deployment: RedisSentinelHandle = await startRedisSentinel();
   const prefix = uniquePrefix("outages");
@@ -194,13 +206,7 @@ async function redisSentinel(): Promise<Backend> {
             }
             throw new Error(`Sentinel names ${port} as master; waiting for the failback to ${deployment.master.port}`);
           }
-          const master = quiet(new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0, lazyConnect: true }));
-          try {
-            await master.connect();
-            expect(await master.call("WAIT", "1", "500")).toBe(1);
-          } finally {
-            master.disconnect();
-          }
+          await expectReplicatedMaster(port);
         },
         { timeout: RECOVERY_MS * 2, interval: 500 },
       );
@@ -222,14 +228,7 @@ async function redisSentinel(): Promise<Backend> {
             );
             const port = await masterPort();
             expect(views).toEqual(sentinels.map(() => `${port} master`));
-            const master = quiet(new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0, lazyConnect: true }));
-            try {
-              await master.connect();
-              expect(((await master.call("ROLE")) as unknown[])[0]).toBe("master");
-              expect(await master.call("WAIT", "1", "500")).toBe(1);
-            } finally {
-              master.disconnect();
-            }
+            await expectReplicatedMaster(port);
             // And the apps' client has followed it (Sentinel drops the clients of a demoted master).
             expect(client.status).toBe("ready");
             expect((client as unknown as { stream?: { remotePort?: number } }).stream?.remotePort).toBe(port);
