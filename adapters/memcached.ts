@@ -594,11 +594,17 @@ const SERVER_ADDRESS = /^(?:[^\s,@]+@)?[^\s,@:]+(?::\d{1,5})?$/;
  *
  * @param servers `"host:port"` (or `"user:pass@host:port"`), one or many; a comma-separated string works too.
  * @example
- * const client = createMemcachedClient(process.env.MEMCACHED_SERVERS!.split(","));
+ * const client = createMemcachedClient(process.env.MEMCACHED_SERVERS); // "host1:11211,host2:11211"; throws at boot when unset
  * const store = new MemcachedStore({ client });
  * // on shutdown: client.close();
  */
-export function createMemcachedClient(servers: string | readonly string[], options: MemcachedClientOptions = {}): memjs.Client {
+export function createMemcachedClient(servers: string | readonly string[] | undefined, options: MemcachedClientOptions = {}): memjs.Client {
+  // An unset MEMCACHED_SERVERS must fail at boot with what is missing, not with "servers is not iterable".
+  if (typeof servers !== "string" && !Array.isArray(servers)) {
+    throw new SessionConfigError(
+      `createMemcachedClient: no servers given (got ${servers === null ? "null" : typeof servers}; is MEMCACHED_SERVERS set?). Pass "host:port", "host1:port,host2:port" or an array of "host:port"`,
+    );
+  }
   const list = (typeof servers === "string" ? servers.split(",") : [...servers]).map((s) => (typeof s === "string" ? s.trim() : s));
   // memjs falls back to localhost:11211 (or environment variables) for an empty list: refuse instead.
   if (list.length === 0 || list.some((s) => typeof s !== "string" || !SERVER_ADDRESS.test(s))) {

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from "ioredis";
 import type { ClusterNode, ClusterOptions, RedisOptions } from "ioredis";
+import { SessionConfigError } from "../../src/core/errors.js";
 
 /**
  * Options of {@link createRedisClient} for a Redis Cluster: the startup nodes plus any ioredis
@@ -62,6 +63,26 @@ function nodeDefaults(): RedisOptions {
 }
 
 /**
+ * An unset `REDIS_URL` must not silently become localhost:6379: say what is missing instead.
+ * (A string `url` is typed `string | undefined` so that `process.env.REDIS_URL` compiles and fails here, at boot, with this message.)
+ */
+function checkTarget(target: unknown): asserts target is string | RedisServerClientOptions | RedisClusterClientOptions {
+  if (typeof target === "string") {
+    if (target.trim() === "") throw new SessionConfigError("createRedisClient: the Redis URL is an empty string (is REDIS_URL set?); pass \"redis://host:6379\" or { host, port }");
+    return;
+  }
+  if (target === undefined || target === null) {
+    throw new SessionConfigError(
+      `createRedisClient: no Redis URL or options given (got ${String(target)}; is REDIS_URL set?). Pass "redis://host:6379", { host, port }, { sentinels, name } or { clusterNodes }`,
+    );
+  }
+  if (typeof target !== "object") throw new SessionConfigError(`createRedisClient: expected a Redis URL string or an options object, got ${typeof target}`);
+  if ("clusterNodes" in target && !(Array.isArray(target.clusterNodes) && target.clusterNodes.length > 0)) {
+    throw new SessionConfigError("createRedisClient: clusterNodes must be a non-empty array of cluster nodes (\"host:port\", a port or { host, port })");
+  }
+}
+
+/**
  * Build an ioredis client with settings suited to session traffic (short commands on every request,
  * where failing fast beats waiting): auto-pipelining, no offline queue, a command timeout, bounded
  * retries and a capped reconnect backoff. Anything you pass wins over these defaults.
@@ -71,14 +92,15 @@ function nodeDefaults(): RedisOptions {
  * - `{ clusterNodes, ...ClusterOptions }` → a `Cluster` client.
  *
  * @example
- * const client = createRedisClient(process.env.REDIS_URL!);
+ * const client = createRedisClient(process.env.REDIS_URL); // throws at boot when REDIS_URL is unset
  * const store = new RedisStore({ client });
  */
-export function createRedisClient(url: string, options?: RedisOptions): Redis;
+export function createRedisClient(url: string | undefined, options?: RedisOptions): Redis;
 export function createRedisClient(options: RedisServerClientOptions): Redis;
 export function createRedisClient(options: RedisClusterClientOptions): Cluster;
-export function createRedisClient(target: string | RedisServerClientOptions | RedisClusterClientOptions, options?: RedisOptions): Redis | Cluster {
-  if (typeof target === "object" && target !== null && "clusterNodes" in target) {
+export function createRedisClient(target: string | RedisServerClientOptions | RedisClusterClientOptions | undefined, options?: RedisOptions): Redis | Cluster {
+  checkTarget(target);
+  if (typeof target === "object" && "clusterNodes" in target) {
     const { clusterNodes, redisOptions, ...clusterOptions } = target;
     return new Cluster(clusterNodes, {
       // Commands issued in the same tick share one write per node: concurrent requests cost fewer round trips.

@@ -194,10 +194,10 @@ export function hashId(id: string): string {
   return createHash("sha256").update(id).digest("hex").slice(0, 16);
 }
 
-function positiveInt(name: string, value: unknown, fallback: number, min = 1): number {
+function positiveInt(name: string, value: unknown, fallback: number, unit: "seconds" | "bytes", min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw new SessionConfigError(`${name} must be a whole number >= ${min} (seconds or bytes as documented), got ${String(value)}`);
+    throw new SessionConfigError(`${name} must be a whole number of ${unit} >= ${min}, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
   }
   return value;
 }
@@ -274,11 +274,11 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.cookieName = options.name ?? (compat ? "connect.sid" : "sid");
     this.#cookie = resolveCookie(this.cookieName, options.cookie);
-    this.idleTimeout = positiveInt("idleTimeout", options.idleTimeout, 86_400);
-    this.absoluteTimeout = positiveInt("absoluteTimeout", options.absoluteTimeout, 604_800);
-    this.touchAfter = positiveInt("touchAfter", options.touchAfter, 60, 0);
-    this.maxSize = positiveInt("maxSize", options.maxSize, 65_536, 256);
-    this.retryAfter = positiveInt("retryAfter", options.retryAfter, 5);
+    this.idleTimeout = positiveInt("idleTimeout", options.idleTimeout, 86_400, "seconds");
+    this.absoluteTimeout = positiveInt("absoluteTimeout", options.absoluteTimeout, 604_800, "seconds");
+    this.touchAfter = positiveInt("touchAfter", options.touchAfter, 60, "seconds", 0);
+    this.maxSize = positiveInt("maxSize", options.maxSize, 65_536, "bytes", 256);
+    this.retryAfter = positiveInt("retryAfter", options.retryAfter, 5, "seconds");
     const storeTimeout = options.storeTimeout ?? 2;
     if (typeof storeTimeout !== "number" || !(storeTimeout > 0) || !Number.isFinite(storeTimeout)) {
       throw new SessionConfigError(`storeTimeout must be a number of seconds > 0, got ${String(storeTimeout)}`);
