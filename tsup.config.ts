@@ -9,6 +9,8 @@ const shared: Options = {
     koa: "src/frameworks/koa.ts",
     fastify: "src/frameworks/fastify.ts",
     testing: "src/testing/index.ts",
+    // The conformance suite imports vitest; MemoryStore (`testing`) must load without any test runner.
+    "testing/conformance": "src/testing/conformance.ts",
   },
   // One shared chunk for the core in each format, so every entry sees the same error classes.
   splitting: true,
@@ -24,7 +26,7 @@ export default defineConfig([
     ...shared,
     format: ["cjs"],
     dts: true,
-    // vitest refuses require(): the CommonJS testing entry gets a stand-in that explains instead.
+    // vitest refuses require(): the CommonJS conformance entry gets a stand-in that explains instead.
     noExternal: ["vitest"],
     esbuildOptions(options) {
       options.alias = { vitest: "./src/testing/vitest-cjs.ts" };

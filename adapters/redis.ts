@@ -1,8 +1,9 @@
 import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
-import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../src/index.js";
+import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { escapeGlob } from "./redis/glob.js";
+import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
 import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
 
 export { createRedisClient } from "./redis/client.js";
@@ -55,7 +56,7 @@ export type RedisStoreErrorCode =
 export class RedisStoreError extends SessionError {
   declare readonly code: RedisStoreErrorCode;
   /**
-   * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`,
+   * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`, `ready`,
    * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`.
    */
   readonly operation: string;
@@ -121,12 +122,14 @@ export class RedisStore implements SessionStore {
   /** Resolves when the client first becomes ready; `null` once it has been ready. */
   #firstReady: Promise<void> | null = null;
   #readyListener: (() => void) | null = null;
+  /** Routes the client's `error` events to the manager's logger; only when the app attached no listener. */
+  readonly #clientErrors: ClientErrorLog | undefined;
 
   constructor(options: RedisStoreOptions) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
     const client = options.client as RedisClient | undefined;
     if (typeof client !== "object" || client === null || typeof client.getex !== "function" || typeof client.status !== "string") {
-      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis >= 6; see createRedisClient)");
+      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis 5 or 6; see createRedisClient)");
     }
     const prefix = options.prefix ?? "sess:";
     if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
@@ -152,6 +155,29 @@ export class RedisStore implements SessionStore {
         client.once("ready", this.#readyListener);
       });
     }
+    this.#clientErrors = client.listenerCount("error") === 0 ? new ClientErrorLog(client, this.name) : undefined;
+  }
+
+  /**
+   * Resolves once Redis answers `PING` (every master of a Cluster; the current master under Sentinel),
+   * connecting a lazy client and waiting for one still connecting; rejects with a `RedisStoreError`
+   * (`ERR_REDIS_NOT_CONNECTED`) naming the client's last error when it cannot within `timeout` seconds.
+   * The session manager's `ready()` and `isReady()` call it.
+   */
+  async ready(timeout: number): Promise<void> {
+    try {
+      await whenRedisReady(this.client, Math.ceil(timeout * 1000));
+    } catch (err) {
+      throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", "ready", `RedisStore: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Called by the session manager with its `logger`: client errors then go there, one line per outage,
+   * when the client had no `error` listener of the app's when the store was made.
+   */
+  attachLogger(logger: SessionLogger): void {
+    this.#clientErrors?.attach(logger);
   }
 
   /**
@@ -296,6 +322,7 @@ export class RedisStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#readyListener !== null) this.client.off("ready", this.#readyListener);
     this.#readyListener = null;
+    this.#clientErrors?.detach();
   }
 
   /**

@@ -33,7 +33,7 @@ function record(label: string): string {
  * project runs it against real servers; adapter authors can run it for theirs:
  *
  * @example
- * import { runStoreConformance } from "shared-session/testing";
+ * import { runStoreConformance } from "shared-session/testing/conformance";
  * runStoreConformance({ name: "MyStore", createStore: () => new MyStore(client), ttlOf: (s, id) => readTtlFromServer(id) });
  */
 export function runStoreConformance<S extends SessionStore>(options: ConformanceOptions<S>): void {

@@ -1,6 +1,6 @@
 import type memjs from "memjs";
 import { createMemcachedClient, MemcachedStore } from "../../adapters/memcached.js";
-import { runStoreConformance } from "../../src/testing/index.js";
+import { runStoreConformance } from "../../src/testing/conformance.js";
 import { services, uniquePrefix } from "../services/index.js";
 import { ttlOnServers } from "./memcached-support.js";
 

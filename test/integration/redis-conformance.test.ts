@@ -5,7 +5,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { afterAll } from "vitest";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
-import { runStoreConformance } from "../../src/testing/index.js";
+import { runStoreConformance } from "../../src/testing/conformance.js";
 import { services, uniquePrefix } from "../services/index.js";
 import { closeClients, rawCluster, rawRedis, serverTtl, tracked } from "./redis-helpers.js";
 

@@ -10,7 +10,8 @@ import {
   type SessionStore,
   type VersionedRecord,
 } from "../../src/index.js";
-import { MemoryStore, runStoreConformance } from "../../src/testing/index.js";
+import { MemoryStore } from "../../src/testing/index.js";
+import { runStoreConformance } from "../../src/testing/conformance.js";
 
 declare module "../../src/index.js" {
   interface SessionData {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { MemoryStore, runStoreConformance } from "../../src/testing/index.js";
+import { MemoryStore } from "../../src/testing/index.js";
+import { runStoreConformance } from "../../src/testing/conformance.js";
 
 // Fake only Date: MemoryStore expires by Date.now(), so the suite's waits cost no real time.
 beforeAll(() => {
