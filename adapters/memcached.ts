@@ -3,6 +3,7 @@ import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
+import { whenMemcachedReady, type ReadyClientLike } from "./memcached/ready.js";
 
 /**
  * The longest TTL memcached reads as "seconds from now" (30 days). A larger expiration is read as
@@ -328,6 +329,19 @@ export class MemcachedStore implements SessionStore {
     this.capabilities = Object.freeze({ refreshOnGet: getAndTouch, list: false, compareAndSet, ownerIndex: false });
     // Present only when declared: the session manager (and the conformance suite) check both agree.
     if (compareAndSet) this.compareAndSet = (id, expected, record, ttl, version) => this.#compareAndSet(id, expected, record, ttl, version);
+  }
+
+  /**
+   * Resolves once every server of the client answers a NOOP within `timeout` seconds; rejects with a
+   * `MemcachedStoreError` (`ERR_MEMCACHED_CONNECTION`) naming each server that did not, and why. The
+   * session manager's `ready()` and `isReady()` call it.
+   */
+  async ready(timeout: number): Promise<void> {
+    try {
+      await whenMemcachedReady(this.#client as MemjsClientLike & ReadyClientLike, Math.ceil(timeout * 1000));
+    } catch (err) {
+      throw new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", err instanceof Error ? err.message : String(err), { cause: err });
+    }
   }
 
   /**

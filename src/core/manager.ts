@@ -4,6 +4,7 @@ import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
+import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
@@ -316,6 +317,8 @@ export class SessionManager<D extends object = SessionData> {
     this.#emptyText = serializer.stringify({});
     if (options.logger !== undefined && typeof options.logger !== "function") throw new SessionConfigError("logger must be a function");
     this.#logger = options.logger;
+    // Errors the store sees outside any call (a client reconnecting) go to the same log.
+    if (this.#logger !== undefined) store.attachLogger?.((entry) => this.#log(entry.level, entry.event, entry.message, undefined, entry.error));
     this.#refreshOnGet = store.capabilities.refreshOnGet === true;
     this.#versioned = store.capabilities.compareAndSet === true && typeof store.getVersioned === "function";
     if (options.owner !== undefined) {
@@ -504,6 +507,33 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** Subscribe to an event; returns the function that unsubscribes. */
+  /**
+   * Resolves once the store answers (a client still connecting is waited for); rejects with a
+   * {@link StoreUnavailableError} saying why (refused, wrong password, no master...) when it does not
+   * within `timeout` seconds. Await it at boot to fail fast instead of serving 503s.
+   * @example await sessions.manager.ready({ timeout: 10 }); app.listen(3000);
+   */
+  ready(options?: { /** Seconds. @default 10 */ timeout?: number }): Promise<void> {
+    const timeout = readinessTimeout(options, 10);
+    return storeReady(this.store, timeout, this.retryAfter).catch((err: unknown) => {
+      this.#log("error", "store.notReady", err instanceof Error ? err.message : String(err), undefined, err);
+      throw err;
+    });
+  }
+
+  /**
+   * For a readiness probe: `true` when the store answers within `timeout` seconds, else `false`
+   * (the reason goes to the logger). Never rejects.
+   */
+  async isReady(options?: { /** Seconds. @default storeTimeout */ timeout?: number }): Promise<boolean> {
+    try {
+      await this.ready({ timeout: readinessTimeout(options, this.storeTimeout) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   on<E extends SessionEventName>(event: E, listener: (payload: SessionEvents[E]) => void): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));

@@ -1,3 +1,5 @@
+import type { SessionLogger } from "./types.js";
+
 /**
  * What a store says it can do. The core asks, and degrades cleanly where a capability is absent;
  * a store never fakes one.
@@ -52,7 +54,7 @@ export interface OwnerIndex {
  * TTLs are whole seconds (always >= 1). Every method resolves or rejects; the core bounds each
  * call in time, so a store need not, though a store with a client that can hang should.
  *
- * Prove an implementation with `runStoreConformance` from `shared-session/testing`.
+ * Prove an implementation with `runStoreConformance` from `shared-session/testing/conformance`.
  */
 export interface SessionStore {
   /** Name used in errors and logs, such as `RedisStore`. */
@@ -102,4 +104,17 @@ export interface SessionStore {
   readonly owners?: OwnerIndex;
   /** Release what the store opened itself. A client passed in by the user stays open. */
   close?(): Promise<void>;
+  /**
+   * Optional: resolve once the backing service answers a round trip (every server or master of it),
+   * waiting meanwhile for a client that is still connecting; reject with the reason (the client's last
+   * error: refused, wrong password...) when it does not within `timeout` seconds. Reads and writes no
+   * session. Used by the manager's `ready()` (fail fast at boot) and `isReady()` (readiness probes);
+   * without it the manager reads an id that cannot exist instead.
+   */
+  ready?(timeout: number): Promise<void>;
+  /**
+   * Optional: the manager hands its `logger` over at construction, so that what the store sees outside
+   * any call (such as a client's connection errors while it reconnects) reaches the app's log.
+   */
+  attachLogger?(logger: SessionLogger): void;
 }
