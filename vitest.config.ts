@@ -1,5 +1,10 @@
 import { defineConfig } from "vitest/config";
 
+// CI runs the Redis tests again on another ioredis major: SHARED_SESSION_IOREDIS_MODULE names its
+// entry file (such as ioredis 5 installed in a temporary folder), and every import of "ioredis" gets it.
+const ioredisModule = process.env.SHARED_SESSION_IOREDIS_MODULE;
+const ioredisAlias = ioredisModule ? [{ find: /^ioredis$/, replacement: ioredisModule }] : [];
+
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +23,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: { alias: ioredisAlias },
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],

@@ -4,6 +4,7 @@
  * and Memcached; and a client without an `error` listener has its errors routed to the manager's
  * logger (one line per outage) instead of ioredis printing "Unhandled error event" on every retry.
  */
+import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { MemcachedStore, createMemcachedClient } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient, type RedisClient } from "../../adapters/redis.js";
@@ -31,6 +32,14 @@ function redisManager(client: RedisClient, logs?: SessionLogEntry[], track = tru
 }
 
 describe("Redis: ready() right after createRedisClient", () => {
+  it("runs on the ioredis this run names (SHARED_SESSION_IOREDIS_MODULE, else the repository's)", async () => {
+    const named = process.env.SHARED_SESSION_IOREDIS_MODULE;
+    const expected = named ? ((await import(named)) as { Redis: unknown }).Redis : Redis;
+    const client = tracked(createRedisClient(services().redis.url, { lazyConnect: true }));
+    expect(client).toBeInstanceOf(expected as typeof Redis);
+    expect(named === undefined || expected !== (await import("../../node_modules/ioredis/built/index.js")).Redis).toBe(true);
+  });
+
   it("standalone: resolves where client.ping() fails (no offline queue while connecting)", async () => {
     const client = tracked(createRedisClient(services().redis.url));
     await expect(client.ping()).rejects.toThrow(/enableOfflineQueue|Stream isn't writeable/);

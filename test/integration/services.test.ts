@@ -18,9 +18,11 @@ import {
   type ServerAddress,
 } from "../services/index.js";
 import { sleep } from "../services/probe.js";
-import { forcedProvider, parseHostPortList, servicesFromEnv } from "../services/resolve.js";
+import { dockerRequired, forcedProvider, parseHostPortList, servicesFromEnv } from "../services/resolve.js";
 
 const forced = forcedProvider();
+/** Why Docker cannot serve here, when that skips its provider's tests (only where Docker is not required). */
+const dockerMissing = forced === undefined && !dockerRequired() ? await dockerProblem() : undefined;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: raw protocol access, so that what a test sees does not depend on a client's retries.
@@ -170,6 +172,14 @@ describe("environment provider", () => {
     expect(() => servicesFromEnv({ REDIS_URL: "http://x:1" })).toThrow(/REDIS_URL/);
     expect(() => forcedProvider({ SHARED_SESSION_TEST_PROVIDER: "podman" })).toThrow(/env, docker or binaries/);
   });
+
+  test("Docker is required in CI, when asked for, or when forced; optional elsewhere", () => {
+    expect(dockerRequired({})).toBe(false);
+    expect(dockerRequired({ SHARED_SESSION_TEST_PROVIDER: "binaries" })).toBe(false);
+    expect(dockerRequired({ CI: "true" })).toBe(true);
+    expect(dockerRequired({ SHARED_SESSION_REQUIRE_DOCKER: "1" })).toBe(true);
+    expect(dockerRequired({ SHARED_SESSION_TEST_PROVIDER: "docker" })).toBe(true);
+  });
 });
 
 describe(`shared services (${JSON.stringify(services().servedBy)})`, () => {
@@ -249,14 +259,21 @@ describe(`shared services (${JSON.stringify(services().servedBy)})`, () => {
 // Dedicated servers, through each launcher.
 // ---------------------------------------------------------------------------------------------
 
-/** Docker tests run unless the run is forced to another provider; then they say so by skipping. */
-const launchers: { name: LauncherName; skip: boolean }[] = [
-  { name: "docker", skip: forced !== undefined && forced !== "docker" },
+/**
+ * Docker tests run unless the run is forced to another provider, or Docker is missing on a machine
+ * that does not require it (not CI, no SHARED_SESSION_REQUIRE_DOCKER=1); then they say so by skipping.
+ */
+const launchers: { name: LauncherName; skip: boolean; why?: string }[] = [
+  {
+    name: "docker",
+    skip: (forced !== undefined && forced !== "docker") || dockerMissing !== undefined,
+    why: dockerMissing && `skipped: ${dockerMissing}; set SHARED_SESSION_REQUIRE_DOCKER=1 to require it`,
+  },
   { name: "binaries", skip: forced !== undefined && forced !== "binaries" },
 ];
 
-for (const { name: provider, skip } of launchers) {
-  describe.skipIf(skip).concurrent(`${provider} provider`, () => {
+for (const { name: provider, skip, why } of launchers) {
+  describe.skipIf(skip).concurrent(`${provider} provider${why ? ` (${why})` : ""}`, () => {
     beforeAll(async () => {
       if (provider !== "docker") return;
       const problem = await dockerProblem();

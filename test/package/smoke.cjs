@@ -2,9 +2,12 @@
 const assert = require("node:assert/strict");
 const core = require("shared-session");
 const testing = require("shared-session/testing");
+const store = new testing.MemoryStore({ quiet: true });
 for (const entry of ["redis", "memcached", "express", "koa", "fastify"]) require(`shared-session/${entry}`);
 assert.equal(typeof core.createSessionManager, "function");
-const store = new testing.MemoryStore({ quiet: true });
+// The conformance suite needs vitest, which cannot be require()d: from CommonJS it says so when called.
+const { runStoreConformance } = require("shared-session/testing/conformance");
+assert.throws(() => runStoreConformance({ name: "x", createStore: () => store }), /import shared-session\/testing\/conformance from an ESM test file/);
 const manager = core.createSessionManager({ store, secret: "x".repeat(32) });
 (async () => {
   const session = await manager.load(undefined, { secure: false });

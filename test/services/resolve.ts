@@ -14,6 +14,18 @@ import type {
 /** Forces one provider: `env`, `docker` or `binaries`. */
 export const PROVIDER_VARIABLE = "SHARED_SESSION_TEST_PROVIDER";
 
+/**
+ * Set to `1` where Docker is provisioned (CI sets it; `CI=true` counts too, as does
+ * `SHARED_SESSION_TEST_PROVIDER=docker`): the Docker provider's own tests then fail without an engine.
+ * Elsewhere they are skipped, saying why, so a machine with only the binaries runs `npm test` green.
+ */
+export const REQUIRE_DOCKER_VARIABLE = "SHARED_SESSION_REQUIRE_DOCKER";
+
+/** Whether a missing Docker engine fails the Docker provider's tests (see {@link REQUIRE_DOCKER_VARIABLE}). */
+export function dockerRequired(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[REQUIRE_DOCKER_VARIABLE]?.trim() === "1" || env.CI?.trim() === "true" || forcedProvider(env) === "docker";
+}
+
 /** What to install when nothing can serve. */
 export const INSTALL_HINT =
   "Install Docker (the tests start containers through testcontainers), or the Debian packages " +

@@ -1,0 +1,6 @@
+declare module "shared-session" {
+  interface SessionData {
+    userId: number;
+  }
+}
+export {};
