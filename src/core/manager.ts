@@ -506,34 +506,37 @@ export class SessionManager<D extends object = SessionData> {
     return sign(id, this.#secrets);
   }
 
-  /** Subscribe to an event; returns the function that unsubscribes. */
   /**
    * Resolves once the store answers (a client still connecting is waited for); rejects with a
    * {@link StoreUnavailableError} saying why (refused, wrong password, no master...) when it does not
    * within `timeout` seconds. Await it at boot to fail fast instead of serving 503s.
    * @example await sessions.manager.ready({ timeout: 10 }); app.listen(3000);
    */
-  ready(options?: { /** Seconds. @default 10 */ timeout?: number }): Promise<void> {
+  async ready(options?: { /** Seconds. @default 10 */ timeout?: number }): Promise<void> {
     const timeout = readinessTimeout(options, 10);
-    return storeReady(this.store, timeout, this.retryAfter).catch((err: unknown) => {
+    try {
+      await storeReady(this.store, timeout, this.retryAfter);
+    } catch (err) {
       this.#log("error", "store.notReady", err instanceof Error ? err.message : String(err), undefined, err);
       throw err;
-    });
+    }
   }
 
   /**
    * For a readiness probe: `true` when the store answers within `timeout` seconds, else `false`
-   * (the reason goes to the logger). Never rejects.
+   * (the reason goes to the logger). Rejects only for an invalid `timeout`.
    */
   async isReady(options?: { /** Seconds. @default storeTimeout */ timeout?: number }): Promise<boolean> {
+    const timeout = readinessTimeout(options, this.storeTimeout);
     try {
-      await this.ready({ timeout: readinessTimeout(options, this.storeTimeout) });
+      await this.ready({ timeout });
       return true;
     } catch {
       return false;
     }
   }
 
+  /** Subscribe to an event; returns the function that unsubscribes. */
   on<E extends SessionEventName>(event: E, listener: (payload: SessionEvents[E]) => void): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { createMemcachedClient } from "../../adapters/memcached.js";
 import { createRedisClient } from "../../adapters/redis.js";
-import { createSessionManager, SessionConfigError } from "../../src/index.js";
+import { createSessionManager, SessionConfigError, StoreUnavailableError, type SessionLogEntry, type SessionLogger } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 
 const secret = "s".repeat(32);
@@ -39,5 +39,53 @@ describe("client factories refuse a missing address instead of guessing one", ()
     const make = () => createMemcachedClient(value as string | undefined);
     expect(make).toThrow(SessionConfigError);
     expect(make).toThrow(/createMemcachedClient: no servers given .*MEMCACHED_SERVERS/);
+  });
+});
+
+describe("manager.ready() and isReady() on stores without a ready() of their own", () => {
+  it("MemoryStore: ready resolves, isReady is true (a read of an id no session has)", async () => {
+    const manager = createSessionManager({ store: new MemoryStore({ quiet: true }), secret });
+    await expect(manager.ready()).resolves.toBeUndefined();
+    await expect(manager.isReady()).resolves.toBe(true);
+  });
+
+  it("a failing store: ready rejects with StoreUnavailableError and the cause, logged once; isReady is false", async () => {
+    const store = new MemoryStore({ quiet: true });
+    const broken = new Error("connection refused");
+    store.get = () => Promise.reject(broken);
+    const logs: SessionLogEntry[] = [];
+    const manager = createSessionManager({ store, secret, logger: (entry) => void logs.push(entry) });
+    const error = await manager.ready({ timeout: 1 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as StoreUnavailableError).message).toBe("[shared-session] MemoryStore: not ready: connection refused");
+    expect((error as StoreUnavailableError).cause).toBe(broken);
+    expect(logs.filter((e) => e.event === "store.notReady")).toHaveLength(1);
+    await expect(manager.isReady()).resolves.toBe(false);
+  });
+
+  it("a store that never answers: ready rejects once its timeout has passed", async () => {
+    const store = new MemoryStore({ quiet: true });
+    store.get = () => new Promise<never>(() => {});
+    const manager = createSessionManager({ store, secret });
+    await expect(manager.ready({ timeout: 0.05 })).rejects.toThrow("MemoryStore: not ready: no answer within 0.05s");
+    await expect(manager.isReady({ timeout: 0.05 })).resolves.toBe(false);
+  });
+
+  it("refuses a timeout that is not a number of seconds > 0", async () => {
+    const manager = createSessionManager({ store: new MemoryStore({ quiet: true }), secret });
+    await expect(manager.ready({ timeout: 0 })).rejects.toThrow(SessionConfigError);
+    await expect(manager.isReady({ timeout: "5s" as unknown as number })).rejects.toThrow(/timeout must be a number of seconds > 0, got 5s/);
+  });
+
+  it("hands the logger to a store that takes one, and only when there is a logger", () => {
+    const handed: unknown[] = [];
+    const store = Object.assign(new MemoryStore({ quiet: true }), { attachLogger: (logger: unknown) => void handed.push(logger) });
+    createSessionManager({ store, secret });
+    expect(handed).toHaveLength(0);
+    const logs: SessionLogEntry[] = [];
+    createSessionManager({ store, secret, logger: (entry) => void logs.push(entry) });
+    expect(handed).toHaveLength(1);
+    (handed[0] as SessionLogger)({ level: "error", event: "store.client.error", message: "MemoryStore: client error" });
+    expect(logs).toEqual([{ level: "error", event: "store.client.error", message: "MemoryStore: client error" }]);
   });
 });
