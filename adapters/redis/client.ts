@@ -77,6 +77,10 @@ function checkTarget(target: unknown): asserts target is string | RedisServerCli
     );
   }
   if (typeof target !== "object") throw new SessionConfigError(`createRedisClient: expected a Redis URL string or an options object, got ${typeof target}`);
+  // { url: process.env.REDIS_URL } with the variable unset would connect to localhost just the same.
+  if ("url" in target && (typeof target.url !== "string" || target.url.trim() === "")) {
+    throw new SessionConfigError(`createRedisClient: url is ${JSON.stringify(target.url) ?? "undefined"} (is REDIS_URL set?); give a Redis URL or leave url out and give host and port`);
+  }
   if ("clusterNodes" in target && !(Array.isArray(target.clusterNodes) && target.clusterNodes.length > 0)) {
     throw new SessionConfigError("createRedisClient: clusterNodes must be a non-empty array of cluster nodes (\"host:port\", a port or { host, port })");
   }

@@ -143,6 +143,27 @@ describe("Redis client errors go to the manager's logger", () => {
     expect(printed.mock.calls.filter((args) => String(args[0]).includes("Unhandled error event"))).toHaveLength(0);
   });
 
+  it("without a logger: one process warning per outage, not one line per retry", async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.close());
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void (warning.name === "SharedSessionWarning" && warnings.push(warning.message));
+    process.on("warning", onWarning);
+    cleanups.push(() => process.off("warning", onWarning));
+    const client = createRedisClient(redis.url);
+    const store = new RedisStore({ client });
+    cleanups.push(() => client.disconnect());
+    const manager = createSessionManager({ store, secret }); // no logger
+    await manager.ready({ timeout: 5 });
+    let errors = 0;
+    client.on("error", () => void (errors += 1));
+    await redis.stop();
+    await vi.waitFor(() => expect(errors).toBeGreaterThanOrEqual(3), { timeout: 20_000, interval: 50 });
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^\[shared-session\] RedisStore: Redis client error: .*ECONNREFUSED.*Pass a logger/);
+  });
+
   it("leaves a client that has the app's own error listener alone", () => {
     const client = tracked(createRedisClient(services().redis.url)); // tracked() adds the app's listener
     new RedisStore({ client });

@@ -30,6 +30,10 @@ describe("client factories refuse a missing address instead of guessing one", ()
     expect(make).toThrow(/createRedisClient: .*REDIS_URL/);
   });
 
+  it.each([undefined, ""])("createRedisClient({ url: %j }) says the URL is missing instead of using localhost", (url) => {
+    expect(() => createRedisClient({ url, keyPrefix: "app:" })).toThrow(/createRedisClient: url is .*REDIS_URL/);
+  });
+
   it("createRedisClient({ clusterNodes: [] }) says the nodes are missing", () => {
     expect(() => createRedisClient({ clusterNodes: [] })).toThrow(/createRedisClient: clusterNodes must be a non-empty array/);
   });
