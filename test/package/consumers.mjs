@@ -58,9 +58,10 @@ async function check(name) {
   const t0 = Date.now();
   const installed = await run(cwd, npm, ["install", tarball, "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], log);
   if (installed !== 0) return { name, ok: false, step: "npm install", log, time: seconds(t0) };
+  const installTime = seconds(t0);
   const t1 = Date.now();
   const checked = await run(cwd, npm, ["run", "check", "--silent"], log);
-  return { name, ok: checked === 0, step: "npm run check", log, time: `install ${seconds(t0)}, check ${seconds(t1)}` };
+  return { name, ok: checked === 0, step: "npm run check", log, time: `install ${installTime}, check ${seconds(t1)}` };
 }
 
 const results = await Promise.all(projects.map(check));
