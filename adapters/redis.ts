@@ -129,7 +129,7 @@ export class RedisStore implements SessionStore {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
     const client = options.client as RedisClient | undefined;
     if (typeof client !== "object" || client === null || typeof client.getex !== "function" || typeof client.status !== "string") {
-      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis 5 or 6; see createRedisClient)");
+      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis 5.11+ or 6; see createRedisClient)");
     }
     const prefix = options.prefix ?? "sess:";
     if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
