@@ -2,6 +2,7 @@ import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
+import { scrubError } from "../src/core/errors.js";
 import { escapeGlob } from "./redis/glob.js";
 import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
 
@@ -21,6 +22,7 @@ export interface RedisStoreOptions {
   client: RedisClient;
   /**
    * Prefix of every session key (`<prefix><id>`). Glob characters are allowed; listing escapes them.
+   * Empty is refused unless the client has a `keyPrefix` (listing would take in every key of the database).
    * @default "sess:"
    */
   prefix?: string;
@@ -121,6 +123,9 @@ export class RedisStore implements SessionStore {
   /** Resolves when the client first becomes ready; `null` once it has been ready. */
   #firstReady: Promise<void> | null = null;
   #readyListener: (() => void) | null = null;
+  /** The client's last `error` event (scrubbed): the root cause of a "not connected" failure. */
+  #lastError: Error | null = null;
+  #errorListener: ((err: unknown) => void) | null = null;
 
   constructor(options: RedisStoreOptions) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
@@ -130,6 +135,10 @@ export class RedisStore implements SessionStore {
     }
     const prefix = options.prefix ?? "sess:";
     if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
+    // With no prefix at all, listing would return every string key of the database as a session id.
+    if (prefix === "" && clientKeyPrefix(client) === "") {
+      throw new SessionConfigError('RedisStore: prefix must not be empty (listing would return every string key of the database as a session id); use e.g. "sess:"');
+    }
     const timeout = options.timeout ?? 1;
     if (typeof timeout !== "number" || !Number.isFinite(timeout) || !(timeout > 0)) {
       throw new SessionConfigError(`RedisStore: timeout must be a number of seconds > 0, got ${String(timeout)}`);
@@ -152,6 +161,13 @@ export class RedisStore implements SessionStore {
         client.once("ready", this.#readyListener);
       });
     }
+    // Remember why the connection is down, so "not connected" errors can name ECONNREFUSED or WRONGPASS.
+    // A listener silences ioredis's own "Unhandled error event" print: keep printing it when ours is the only one.
+    this.#errorListener = (err: unknown) => {
+      this.#lastError = scrubError(err);
+      if (client.listenerCount("error") === 1 && err instanceof Error) console.error("[ioredis] Unhandled error event:", this.#lastError.stack);
+    };
+    client.on("error", this.#errorListener);
   }
 
   /**
@@ -247,7 +263,7 @@ export class RedisStore implements SessionStore {
     if (reply === 0 || reply === null) return { status: "missing" };
     if (typeof reply === "string") return { status: "conflict", current: reply };
     if (Buffer.isBuffer(reply)) return { status: "conflict", current: reply.toString("utf8") };
-    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply ${JSON.stringify(reply)}`);
+    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply of type ${Array.isArray(reply) ? "array" : typeof reply}`);
   }
 
   /**
@@ -296,6 +312,8 @@ export class RedisStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#readyListener !== null) this.client.off("ready", this.#readyListener);
     this.#readyListener = null;
+    if (this.#errorListener !== null) this.client.off("error", this.#errorListener);
+    this.#errorListener = null;
   }
 
   /**
@@ -315,7 +333,7 @@ export class RedisStore implements SessionStore {
       send,
       this.#timeoutMs,
       () => new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`),
-      (err) => toStoreError(operation, err),
+      (err) => toStoreError(operation, err, this.#lastError),
       true,
     );
   }
@@ -336,7 +354,7 @@ export class RedisStore implements SessionStore {
       pending.catch(noop); // a late rejection after the timeout must not go unhandled
       return await Promise.race([pending, timedOut]);
     } catch (err) {
-      throw toStoreError(operation, err);
+      throw toStoreError(operation, err, this.#lastError);
     } finally {
       clearTimeout(timer);
     }
@@ -352,7 +370,9 @@ export class RedisStore implements SessionStore {
       return this.#firstReady;
     }
     const why = CLOSED.has(status) ? "the Redis client was closed" : "the Redis client is not connected (it is reconnecting)";
-    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`);
+    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`, {
+      cause: this.#lastError ?? undefined,
+    });
   }
 }
 
@@ -375,18 +395,27 @@ function clientKeyPrefix(client: RedisClient): string {
   return Buffer.isBuffer(keyPrefix) ? keyPrefix.toString("utf8") : String(keyPrefix);
 }
 
-function toStoreError(operation: string, err: unknown): RedisStoreError {
+/**
+ * The store's error for a failed command. `lastError` is the client's last `error` event: when the
+ * command failed because the connection is down or unauthenticated, it becomes the root of the chain.
+ */
+function toStoreError(operation: string, err: unknown, lastError: Error | null = null): RedisStoreError {
   if (err instanceof RedisStoreError) return err;
-  // Redis quotes the arguments of a command it does not know (the key, hence the session id): drop them.
-  const message = messageOf(err).replace(/, with args beginning with:[\s\S]*$/, "");
+  // ioredis errors carry the command (`command.args`: the key, hence the session id, and for a
+  // script the records): the cause is a scrubbed copy, and the message its first line.
+  const cause = scrubError(err);
+  const message = cause.message;
+  if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
+    Object.defineProperty(cause, "cause", { value: lastError, writable: true, configurable: true });
+  }
   if (/unknown command/i.test(message) && /getex/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause });
   }
   if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down (${message})`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down (${message})`, { cause });
   }
   if (/command timed out/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: ${message} (the client's commandTimeout)`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: ${message} (the client's commandTimeout)`, { cause });
   }
-  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed: ${message}`, { cause: err });
+  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed: ${message}`, { cause });
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
-import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
+import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
@@ -157,6 +157,8 @@ const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "const
 ]);
 const NO_COOKIE: CommitResult = Object.freeze({ setCookie: undefined });
 const CREATE_ATTEMPTS = 3;
+/** Longest owner id (characters) the `owner` option may return: stores index by it. */
+const MAX_OWNER_LENGTH = 1024;
 /** Conflicts one write may meet before giving up: each is another request's write landing first. */
 const MERGE_ATTEMPTS = 100;
 
@@ -603,7 +605,12 @@ export class SessionManager<D extends object = SessionData> {
   #ownerOf(data: Record<string, unknown>): string | undefined {
     if (this.#owner === undefined) return undefined;
     const owner = this.#owner(data as Partial<D>);
-    return owner === null || owner === undefined || owner === "" ? undefined : String(owner);
+    if (owner === null || owner === undefined || owner === "") return undefined;
+    const key = String(owner);
+    if (key.length > MAX_OWNER_LENGTH) {
+      throw new RangeError(`[shared-session] the owner option returned an owner id of ${key.length} characters; owner ids are at most ${MAX_OWNER_LENGTH}`);
+    }
+    return key;
   }
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
@@ -764,7 +771,10 @@ export class SessionManager<D extends object = SessionData> {
 
   #usable(state: State): State {
     if (state.disabled) {
-      throw new StoreUnavailableError(this.store.name, "the store was unavailable when this request loaded its session", { retryAfter: this.retryAfter });
+      throw new StoreUnavailableError(this.store.name, "load", {
+        cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),
+        retryAfter: this.retryAfter,
+      });
     }
     return state;
   }
@@ -913,7 +923,8 @@ export class SessionManager<D extends object = SessionData> {
     }
     if (attempt === MERGE_ATTEMPTS) {
       // Contention this heavy is not a missing session: fail retryably rather than drop the changes.
-      throw new StoreUnavailableError(this.store.name, `gave up after ${MERGE_ATTEMPTS} conflicting concurrent writes to one session`, {
+      throw new StoreUnavailableError(this.store.name, "compareAndSet", {
+        cause: new SessionError("ERR_SESSION_CONTENTION", `gave up after ${MERGE_ATTEMPTS} conflicting concurrent writes to one session`),
         retryAfter: this.retryAfter,
       });
     }
@@ -963,15 +974,14 @@ export class SessionManager<D extends object = SessionData> {
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
    */
   #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const toError = (err: unknown): StoreUnavailableError => {
-      const error =
-        err instanceof StoreUnavailableError
-          ? err
-          : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
-              cause: err,
-              retryAfter: this.retryAfter,
-            });
-      this.#log("error", "store.error", error.message, undefined, error);
+    const toError = (err: unknown): unknown => {
+      // A store refusing an argument (an owner id too long, a TTL that is not whole seconds) is a bug to
+      // fix, not an outage to retry: it stays what it is (a 500), never a 503.
+      if (err instanceof SessionError && err.code.endsWith("_ARGUMENT")) return err;
+      // The public message is generic; the store's error (scrubbed of command arguments) is the cause.
+      const error = err instanceof StoreUnavailableError ? err : new StoreUnavailableError(this.store.name, operation, { cause: scrubError(err), retryAfter: this.retryAfter });
+      const detail = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+      this.#log("error", "store.error", `${error.store} ${error.operation} failed${detail}`, undefined, error);
       this.#emit("storeError", { operation, error });
       return error;
     };
@@ -988,7 +998,11 @@ export class SessionManager<D extends object = SessionData> {
     return bounded(
       run,
       this.#timeoutMs,
-      () => new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter }),
+      () =>
+        new StoreUnavailableError(this.store.name, operation, {
+          cause: new SessionError("ERR_SESSION_STORE_TIMEOUT", `${this.store.name} ${operation} did not answer within ${this.storeTimeout}s`),
+          retryAfter: this.retryAfter,
+        }),
       toError,
     );
   }

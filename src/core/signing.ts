@@ -9,13 +9,18 @@ export const MIN_SECRET_LENGTH = 32;
 
 export function resolveSecrets(secret: unknown): readonly string[] {
   const list = typeof secret === "string" ? [secret] : Array.isArray(secret) ? [...(secret as unknown[])] : undefined;
-  if (!list || list.length === 0) throw new SessionConfigError("secret is required: a string of at least 32 characters, or an array whose first entry is");
-  for (const [i, s] of list.entries()) {
-    if (typeof s !== "string" || s.length === 0) throw new SessionConfigError(`secret[${i}] must be a non-empty string`);
+  if (!list || list.length === 0) {
+    throw new SessionConfigError(
+      `secret is required: a string of at least ${MIN_SECRET_LENGTH} characters, or an array of such strings (the first signs, all verify); generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('hex'))"`,
+    );
   }
-  const first = list[0] as string;
-  if (first.length < MIN_SECRET_LENGTH) {
-    throw new SessionConfigError(`the signing secret must be at least ${MIN_SECRET_LENGTH} characters, got ${first.length}; use e.g. 32 random bytes as hex`);
+  for (const [i, s] of list.entries()) {
+    const name = list.length === 1 && typeof secret === "string" ? "the signing secret" : `secret[${i}]`;
+    if (typeof s !== "string") throw new SessionConfigError(`${name} must be a string, got ${typeof s}`);
+    // Every secret verifies cookies, so a short old one is as forgeable as a short first one.
+    if (s.length < MIN_SECRET_LENGTH) {
+      throw new SessionConfigError(`${name} must be at least ${MIN_SECRET_LENGTH} characters, got ${s.length}; use e.g. 32 random bytes as hex`);
+    }
   }
   return list as string[];
 }
