@@ -520,9 +520,10 @@ export class MemcachedStore implements SessionStore {
       (err) => {
         if (err instanceof MemcachedStoreError) return err;
         // memjs's errors are plain; scrub them anyway so nothing a driver attaches rides along.
+        // The driver's words are the cause's, said once; no cause means memjs answered with nothing.
         const cause = err === null || err === undefined ? undefined : scrubError(err);
-        const reason = cause?.message ?? "no response";
-        return new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", `${operation} failed on ${server()}: ${reason}`, { server: this.#serverOf(key), cause });
+        const message = cause === undefined ? `${operation} failed on ${server()}: no response` : `${operation} failed on ${server()}`;
+        return new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", message, { server: this.#serverOf(key), cause });
       },
     );
   }

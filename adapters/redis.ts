@@ -343,7 +343,13 @@ export class RedisStore implements SessionStore {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`)),
+        // Still not connected: the client's last error (ECONNREFUSED, WRONGPASS…) says why.
+        () =>
+          reject(
+            new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`, {
+              cause: this.client.status === "ready" ? undefined : (this.#lastError ?? undefined),
+            }),
+          ),
         this.#timeoutMs,
       );
       timer.unref?.();
@@ -408,14 +414,17 @@ function toStoreError(operation: string, err: unknown, lastError: Error | null =
   if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
     Object.defineProperty(cause, "cause", { value: lastError, writable: true, configurable: true });
   }
+  // Each layer says its part once: the driver's message is the cause's; ours names the operation and,
+  // for a server error, its code word (READONLY, OOM, NOPERM…).
   if (/unknown command/i.test(message) && /getex/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause });
+    return new RedisStoreError("ERR_REDIS_VERSION", operation, "RedisStore needs Redis >= 6.2 (GETEX); the server does not know the command", { cause });
   }
   if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down (${message})`, { cause });
+    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down`, { cause });
   }
   if (/command timed out/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: ${message} (the client's commandTimeout)`, { cause });
+    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: the client's commandTimeout passed`, { cause });
   }
-  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed: ${message}`, { cause });
+  const code = /^([A-Z][A-Z_]{1,30})\b/.exec(message)?.[1];
+  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed${code === undefined ? "" : `: ${code}`}`, { cause });
 }
