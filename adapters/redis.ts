@@ -405,6 +405,10 @@ function clientKeyPrefix(client: RedisClient): string {
  * The store's error for a failed command. `lastError` is the client's last `error` event: when the
  * command failed because the connection is down or unauthenticated, it becomes the root of the chain.
  */
+/** Error codes Redis answers with that say what went wrong, wherever they appear in the message. */
+const REDIS_ERROR_CODE =
+  /\b(NOPERM|READONLY|OOM|NOREPLICAS|WRONGTYPE|NOSCRIPT|NOAUTH|WRONGPASS|BUSY|LOADING|MASTERDOWN|CLUSTERDOWN|CROSSSLOT|TRYAGAIN|MISCONF|EXECABORT)\b/;
+
 function toStoreError(operation: string, err: unknown, lastError: Error | null = null): RedisStoreError {
   if (err instanceof RedisStoreError) return err;
   // ioredis errors carry the command (`command.args`: the key, hence the session id, and for a
@@ -425,6 +429,7 @@ function toStoreError(operation: string, err: unknown, lastError: Error | null =
   if (/command timed out/i.test(message)) {
     return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: the client's commandTimeout passed`, { cause });
   }
-  const code = /^([A-Z][A-Z_]{1,30})\b/.exec(message)?.[1];
+  // A script's error wraps the command's ("ERR Error running script …: NOPERM …"): name the inner code.
+  const code = REDIS_ERROR_CODE.exec(message)?.[1] ?? /^([A-Z][A-Z_]{1,30})\b/.exec(message)?.[1];
   return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed${code === undefined ? "" : `: ${code}`}`, { cause });
 }

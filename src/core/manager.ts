@@ -213,6 +213,41 @@ function withCallback(promise: Promise<void>, callback: SessionCallback | undefi
   );
 }
 
+/** What `regenerate()` keeps. */
+interface RegenerateRequest {
+  readonly keep?: readonly string[];
+  readonly renewDeadline?: boolean;
+}
+
+/**
+ * The argument forms of `regenerate()`: `(cb?)`, `(keys[], cb?)` (@fastify/session's `ignoreFields`)
+ * and `({ keep, renewDeadline }, cb?)`. Anything else is a synchronous TypeError, never a callback
+ * that is silently not called.
+ */
+function regenerateArguments(first: unknown, second: unknown): [RegenerateRequest, SessionCallback | undefined] {
+  const usage = "regenerate() takes (callback?), (keys: string[], callback?) or ({ keep?: string[], renewDeadline?: boolean }, callback?)";
+  if (typeof first === "function") {
+    if (second !== undefined) throw new TypeError(`[shared-session] ${usage}`);
+    return [{}, first as SessionCallback];
+  }
+  if (second !== undefined && typeof second !== "function") throw new TypeError(`[shared-session] ${usage}; the callback is not a function`);
+  const cb = second as SessionCallback | undefined;
+  if (first === undefined) return [{}, cb];
+  const keys = (value: unknown): readonly string[] => {
+    if (!Array.isArray(value) || !value.every((k) => typeof k === "string")) throw new TypeError(`[shared-session] ${usage}; keys must be strings`);
+    return value as string[];
+  };
+  if (Array.isArray(first)) return [{ keep: keys(first) }, cb];
+  if (typeof first === "object" && first !== null) {
+    const { keep, renewDeadline, ...rest } = first as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) throw new TypeError(`[shared-session] ${usage}; unknown option ${JSON.stringify(unknown[0])}`);
+    if (renewDeadline !== undefined && typeof renewDeadline !== "boolean") throw new TypeError(`[shared-session] ${usage}; renewDeadline must be a boolean`);
+    return [{ keep: keep === undefined ? undefined : keys(keep), renewDeadline }, cb];
+  }
+  throw new TypeError(`[shared-session] ${usage}`);
+}
+
 function clearData(session: object): void {
   for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
 }
@@ -433,7 +468,8 @@ export class SessionManager<D extends object = SessionData> {
       secure,
       sendCookie: resign,
       clearCookie: false,
-      refresh: this.#convertLegacy && decoded.legacy,
+      // A record an express-session process made has no deadline of ours: write the one just given to it.
+      refresh: (this.#convertLegacy && decoded.legacy) || decoded.deadlineAssigned === true,
       forceSave: false,
       disabled: false,
       manager: this as SessionManager<never>,
@@ -626,18 +662,30 @@ export class SessionManager<D extends object = SessionData> {
   // ---- session methods (called through the session object) ----
 
   /** @internal */
-  async regenerateSession(session: object): Promise<void> {
-    return this.#regenerateSession(session as Session<D>);
+  async regenerateSession(session: object, options: RegenerateRequest = {}): Promise<void> {
+    return this.#regenerateSession(session as Session<D>, options);
   }
 
-  async #regenerateSession(session: Session<D>): Promise<void> {
+  /**
+   * A fresh id and, unless `keep` names keys, empty data (what express-session, Passport and
+   * @fastify/session expect: nothing an attacker planted before a login survives it). The absolute
+   * deadline carries over unless `renewDeadline`: regenerating never makes a session live longer.
+   */
+  async #regenerateSession(session: Session<D>, options: RegenerateRequest): Promise<void> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
+    const { createdAt, expiresAt } = state.meta;
     if (state.persisted && old !== null) {
       await this.#call("destroy", () => this.store.destroy(old));
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
+    const keep = options.keep;
+    for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
     this.#reset(state);
+    if (options.renewDeadline !== true) {
+      state.meta.createdAt = createdAt;
+      state.meta.expiresAt = expiresAt;
+    }
     state.forceSave = true;
     state.clearCookie = true;
     if (old !== null) this.#emit("regenerated", { from: hashId(old) });
@@ -1079,7 +1127,12 @@ function defineSessionMethods(): void {
         return stateOf(this).isNew;
       },
     },
-    regenerate: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).regenerateSession(this), cb); } },
+    regenerate: {
+      value: function (this: Session<D>, first?: unknown, second?: unknown) {
+        const [options, cb] = regenerateArguments(first, second);
+        return withCallback(m(this).regenerateSession(this, options), cb);
+      },
+    },
     destroy: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).destroySession(this), cb); } },
     save: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).saveSession(this), cb); } },
     reload: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).reloadSession(this), cb); } },
