@@ -118,14 +118,14 @@ export function serializeClearCookie(cookie: ResolvedCookie, secure: boolean): s
 /**
  * Every value the `Cookie` header carries for `name`, in order (browsers send the most specific
  * path first; duplicates happen). No percent-decoding: our values never need it, and anything
- * that does is not ours. Never throws.
+ * that does is not ours. Never throws. Stops after `limit` values.
  */
-export function cookieValues(header: string | undefined | null, name: string): string[] {
+export function cookieValues(header: string | undefined | null, name: string, limit = Infinity): string[] {
   const found: string[] = [];
   if (typeof header !== "string" || header.length === 0) return found;
   let start = 0;
   const len = header.length;
-  while (start < len) {
+  while (start < len && found.length < limit) {
     let end = header.indexOf(";", start);
     if (end === -1) end = len;
     const eq = header.indexOf("=", start);

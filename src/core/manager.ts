@@ -3,7 +3,7 @@ import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
-import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
+import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
@@ -157,6 +157,11 @@ const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "const
 ]);
 const NO_COOKIE: CommitResult = Object.freeze({ setCookie: undefined });
 const CREATE_ATTEMPTS = 3;
+/**
+ * Values of the session cookie's name read from one `Cookie` header; later ones are ignored. Browsers
+ * send one per matching path and domain; more than a few is an attack (item 7 of #16).
+ */
+export const MAX_COOKIE_VALUES = 4;
 /** Longest owner id (characters) the `owner` option may return: stores index by it. */
 const MAX_OWNER_LENGTH = 1024;
 /** Conflicts one write may meet before giving up: each is another request's write landing first. */
@@ -402,19 +407,38 @@ export class SessionManager<D extends object = SessionData> {
    */
   loadNow(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
     const secure = this.#cookie.secure ?? facts.secure === true;
-    const values = cookieValues(cookieHeader, this.cookieName);
+    // At most MAX_COOKIE_VALUES values of our name are looked at: a header stuffed with forged ones
+    // costs no more HMACs than that.
+    const values = cookieValues(cookieHeader, this.cookieName, MAX_COOKIE_VALUES);
     if (values.length === 0) return this.#fresh(secure, false, false);
-    let verified = null;
-    for (const value of values) {
-      verified = this.#codec.readCookie(value);
-      if (verified) break;
-    }
-    if (verified === null) {
+    const next = this.#verifiedFrom(values, 0, null);
+    if (next === null) {
       this.#log("debug", "cookie.rejected", "cookie failed the signature or id format check; starting a fresh session");
       this.#emit("rejected", { reason: "signature" });
       return this.#fresh(secure, true, false);
     }
-    return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
+  }
+
+  /** The first value from `values[from]` on that verifies and names another id than `skip`, with its index. */
+  #verifiedFrom(values: readonly string[], from: number, skip: string | null): { cookie: ReadCookie; index: number } | null {
+    for (let i = from; i < values.length; i++) {
+      const cookie = this.#codec.readCookie(values[i]!);
+      if (cookie !== null && cookie.id !== skip) return { cookie, index: i };
+    }
+    return null;
+  }
+
+  /**
+   * The store has no usable session for the verified id just tried. Another value of our cookie name
+   * may hold the live one (a validly signed but dead cookie "tossed" from a sibling subdomain is sent
+   * first, having the longer path or the older creation): try the next, within MAX_COOKIE_VALUES.
+   * Nothing found: a fresh session that expires the client's cookie.
+   */
+  #readNext(id: string, secure: boolean, values: readonly string[] | undefined, from: number): Session<D> | Promise<Session<D>> {
+    const next = values === undefined ? null : this.#verifiedFrom(values, from, id);
+    if (next === null) return this.#fresh(secure, true, false);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
   }
 
   /**
@@ -426,7 +450,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** The store half of {@link loadNow}: read the record of a verified id. */
-  async #read(id: string, resign: boolean, secure: boolean): Promise<Session<D>> {
+  async #read(id: string, resign: boolean, secure: boolean, values?: readonly string[], from = 0): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
     try {
       found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
@@ -437,7 +461,7 @@ export class SessionManager<D extends object = SessionData> {
     if (found === null) {
       this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
       this.#emit("rejected", { reason: "unknown" });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
@@ -445,7 +469,7 @@ export class SessionManager<D extends object = SessionData> {
     if (!decoded) {
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
       this.#emit("rejected", { reason: "corrupt" });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const remainingMs = decoded.meta.expiresAt - now;
     if (remainingMs <= 0) {
@@ -454,7 +478,7 @@ export class SessionManager<D extends object = SessionData> {
       await this.#call("destroy", () => this.store.destroy(id)).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const state: State = {
       id,
