@@ -166,6 +166,18 @@ export const MAX_COOKIE_VALUES = 4;
 const MAX_OWNER_LENGTH = 1024;
 /** Conflicts one write may meet before giving up: each is another request's write landing first. */
 const MERGE_ATTEMPTS = 100;
+/** Longest pause between two compare-and-set attempts after conflicts, in ms (full jitter below it). */
+const MAX_BACKOFF_MS = 64;
+
+/** A record as a write of this process left it in the store, with the store's version. */
+interface Written {
+  readonly record: string;
+  readonly version: string | undefined;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** Per-request state of a session, kept off the data object. */
 interface State {
@@ -294,6 +306,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
+  /** Compare-and-set writes in flight per session id, and the record the last one left (see #afterOtherWrites). */
+  readonly #writes = new Map<string, { tail: Promise<void>; latest: Written | null }>();
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -904,7 +918,7 @@ export class SessionManager<D extends object = SessionData> {
     const record = this.#encode(meta, dataText, data, state.secure);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
+      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, dataText, record, meta, latest));
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return wrote;
     }
@@ -950,18 +964,71 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /**
-   * Compare-and-set against the record this request loaded. On conflict another request wrote in
-   * between: re-apply the top-level keys this request changed onto the current record and retry.
+   * Run a compare-and-set write after any other of the same session in this process, handing it the
+   * record the last one wrote. Parallel requests of one user would otherwise all conflict with each
+   * other, each conflict costing a round trip and a whole record of traffic (#16 item 6). The entry
+   * lives only while writes of that session are in flight.
    */
-  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta): Promise<boolean> {
+  #afterOtherWrites(id: string, state: State, run: (latest: Written | null) => Promise<boolean>): Promise<boolean> {
+    let queue = this.#writes.get(id);
+    if (queue === undefined) this.#writes.set(id, (queue = { tail: Promise.resolve(), latest: null }));
+    const q = queue;
+    const result = q.tail.then(() => run(q.latest));
+    const tail = result.then(
+      () => {
+        q.latest = state.persisted && state.loadedRecord !== null ? { record: state.loadedRecord, version: state.loadedVersion } : null;
+      },
+      noop,
+    );
+    q.tail = tail;
+    void tail.then(() => {
+      if (q.tail === tail && this.#writes.get(id) === q) this.#writes.delete(id);
+    });
+    return result;
+  }
+
+  /**
+   * Compare-and-set against the record this request loaded (or the one a write of this process made
+   * since, `latest`). On conflict another request wrote in between: re-apply the top-level keys this
+   * request changed onto the current record and retry, after a random pause that grows with each
+   * conflict (full jitter), so that writers in several processes stop colliding.
+   */
+  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta, latest: Written | null = null): Promise<boolean> {
     const id = state.id!;
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     // The store's version of `expected`, when it keeps them: lets it write without reading first.
     let version = state.loadedVersion;
     let changes: Map<string, unknown> | null = null;
+    // A write of this process landed after this request loaded: merge onto it without asking the store.
+    let conflict: Written | null = latest !== null && latest.record !== expected ? latest : null;
+    let conflicts = 0;
     let attempt = 0;
     for (; attempt < MERGE_ATTEMPTS; attempt++) {
+      if (conflict !== null) {
+        const current = this.#codec.decode(conflict.record, Date.now());
+        if (!current) break;
+        changes ??= this.#changes(session, state.loadedText!);
+        const merged: Record<string, unknown> = { ...current.data };
+        for (const [key, value] of changes) {
+          if (value === undefined) delete merged[key];
+          else merged[key] = value;
+        }
+        expected = conflict.record;
+        version = conflict.version;
+        dataText = this.#serializer.stringify(merged);
+        const owner = this.#ownerOf(merged);
+        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
+        meta = this.#meta(current.meta, Date.now(), owner);
+        record = this.#encode(meta, dataText, merged, state.secure);
+        clearData(session);
+        this.#assignData(session, merged, id);
+        if (dataText === current.dataText) {
+          this.#written(state, current.meta, dataText, conflict.record, conflict.version);
+          return false;
+        }
+        if (conflicts > 0) await pause(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** conflicts));
+      }
       const ttl = this.#ttl(meta, Date.now());
       const result = await this.#call("compareAndSet", () =>
         version === undefined ? cas(id, expected, record, ttl) : cas(id, expected, record, ttl, version),
@@ -971,27 +1038,8 @@ export class SessionManager<D extends object = SessionData> {
         return true;
       }
       if (result.status === "missing") break;
-      const current = this.#codec.decode(result.current, Date.now());
-      if (!current) break;
-      changes ??= this.#changes(session, state.loadedText!);
-      const merged: Record<string, unknown> = { ...current.data };
-      for (const [key, value] of changes) {
-        if (value === undefined) delete merged[key];
-        else merged[key] = value;
-      }
-      expected = result.current;
-      version = result.version;
-      dataText = this.#serializer.stringify(merged);
-      const owner = this.#ownerOf(merged);
-      if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
-      meta = this.#meta(current.meta, Date.now(), owner);
-      record = this.#encode(meta, dataText, merged, state.secure);
-      clearData(session);
-      this.#assignData(session, merged, id);
-      if (dataText === current.dataText) {
-        this.#written(state, current.meta, dataText, result.current, result.version);
-        return false;
-      }
+      conflict = { record: result.current, version: result.version };
+      conflicts++;
     }
     if (attempt === MERGE_ATTEMPTS) {
       // Contention this heavy is not a missing session: fail retryably rather than drop the changes.
