@@ -82,6 +82,9 @@ const CLOSED = new Set(["end", "disconnecting"]);
 
 function noop(): void {}
 
+/** The `error` listeners stores add: when a client has no other, one of them prints what ioredis would. */
+const STORE_LISTENERS = new WeakSet<object>();
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -163,11 +166,16 @@ export class RedisStore implements SessionStore {
     }
     // Remember why the connection is down, so "not connected" errors can name ECONNREFUSED or WRONGPASS.
     // A listener silences ioredis's own "Unhandled error event" print: keep printing it when ours is the only one.
-    this.#errorListener = (err: unknown) => {
+    const listener = (err: unknown) => {
       this.#lastError = scrubError(err);
-      if (client.listenerCount("error") === 1 && err instanceof Error) console.error("[ioredis] Unhandled error event:", this.#lastError.stack);
+      const listeners = client.listeners("error");
+      if (listeners[0] === listener && listeners.every((l) => STORE_LISTENERS.has(l)) && err instanceof Error) {
+        console.error("[ioredis] Unhandled error event:", this.#lastError.stack);
+      }
     };
-    client.on("error", this.#errorListener);
+    STORE_LISTENERS.add(listener);
+    this.#errorListener = listener;
+    client.on("error", listener);
   }
 
   /**

@@ -84,7 +84,9 @@ export function scrubError(err: unknown, depth = 0): Error {
   }
   const frames = typeof err.stack === "string" ? err.stack.split("\n").filter((line) => /^\s+at /.test(line)) : [];
   Object.defineProperty(copy, "stack", { value: [`${err.name}: ${message}`, ...frames].join("\n"), writable: true, configurable: true });
-  if (err.cause !== undefined) Object.defineProperty(copy, "cause", { value: scrubError(err.cause, depth + 1), writable: true, configurable: true });
+  // ioredis's ClusterAllFailedError keeps the node's error as `lastNodeError`: it is the cause.
+  const cause = err.cause ?? (source.lastNodeError instanceof Error ? source.lastNodeError : undefined);
+  if (cause !== undefined) Object.defineProperty(copy, "cause", { value: scrubError(cause, depth + 1), writable: true, configurable: true });
   const errors = source.errors;
   if (Array.isArray(errors)) {
     Object.defineProperty(copy, "errors", { value: errors.slice(0, 8).map((e) => scrubError(e, depth + 1)), writable: true, configurable: true });
