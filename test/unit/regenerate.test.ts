@@ -185,3 +185,36 @@ describe("compat: a session express-session created gets a deadline, once (item 
     expect((JSON.parse((await store.inner.get(id))!) as { sharedSession: { expiresAt: number } }).sharedSession.expiresAt).toBe(savedAt + 600 * SECOND);
   });
 });
+
+describe("through Fastify: the @fastify/session call that used to hang", () => {
+  it("request.session.regenerate(['message'], cb) calls back and keeps only message", async () => {
+    vi.useRealTimers();
+    const { default: Fastify } = await import("fastify");
+    const { fastifySession } = await import("../../src/frameworks/fastify.js");
+    const { MemoryStore } = await import("../../src/testing/index.js");
+    const app = Fastify();
+    await app.register(fastifySession, { store: new MemoryStore({ quiet: true }), secret: SECRET });
+    app.post("/plant", async (request) => {
+      const s = request.session as unknown as Record<string, unknown>;
+      s.message = "hello";
+      s.returnTo = "https://evil.example";
+      return { ok: true };
+    });
+    app.post("/login", (request, reply) => {
+      request.session.regenerate(["message"], (err) => {
+        if (err) return reply.send(err);
+        (request.session as unknown as Record<string, unknown>).userId = 1;
+        return reply.send({ keys: Object.keys(request.session) });
+      });
+    });
+    try {
+      const planted = await app.inject({ method: "POST", url: "/plant" });
+      const cookie = cookiePair(planted.headers["set-cookie"] as string);
+      const login = await app.inject({ method: "POST", url: "/login", headers: { cookie } });
+      expect(login.statusCode).toBe(200);
+      expect(login.json()).toEqual({ keys: ["message", "userId"] });
+    } finally {
+      await app.close();
+    }
+  });
+});
