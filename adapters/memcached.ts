@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import memjs from "memjs";
 import { SessionConfigError } from "../src/index.js";
+import { scrubError } from "../src/core/errors.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { whenMemcachedReady, type ReadyClientLike } from "./memcached/ready.js";
@@ -532,8 +533,11 @@ export class MemcachedStore implements SessionStore {
       () => new MemcachedStoreError("ERR_MEMCACHED_TIMEOUT", `${operation} got no answer from ${server()} within ${this.timeout}s`, { server: this.#serverOf(key) }),
       (err) => {
         if (err instanceof MemcachedStoreError) return err;
-        const reason = err instanceof Error ? err.message : err === null ? "no response" : String(err);
-        return new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", `${operation} failed on ${server()}: ${reason}`, { server: this.#serverOf(key), cause: err ?? undefined });
+        // memjs's errors are plain; scrub them anyway so nothing a driver attaches rides along.
+        // The driver's words are the cause's, said once; no cause means memjs answered with nothing.
+        const cause = err === null || err === undefined ? undefined : scrubError(err);
+        const message = cause === undefined ? `${operation} failed on ${server()}: no response` : `${operation} failed on ${server()}`;
+        return new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", message, { server: this.#serverOf(key), cause });
       },
     );
   }

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
+import { scrubError } from "../src/core/errors.js";
 import { escapeGlob } from "./redis/glob.js";
 import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
 import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
@@ -22,6 +23,7 @@ export interface RedisStoreOptions {
   client: RedisClient;
   /**
    * Prefix of every session key (`<prefix><id>`). Glob characters are allowed; listing escapes them.
+   * Empty is refused unless the client has a `keyPrefix` (listing would take in every key of the database).
    * @default "sess:"
    */
   prefix?: string;
@@ -122,8 +124,8 @@ export class RedisStore implements SessionStore {
   /** Resolves when the client first becomes ready; `null` once it has been ready. */
   #firstReady: Promise<void> | null = null;
   #readyListener: (() => void) | null = null;
-  /** Routes the client's `error` events to the manager's logger; only when the app attached no listener. */
-  readonly #clientErrors: ClientErrorLog | undefined;
+  /** Remembers the client's last error (the root cause of "not connected"); reports errors to the manager's logger when the app attached no listener. */
+  readonly #clientErrors: ClientErrorLog;
 
   constructor(options: RedisStoreOptions) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
@@ -133,6 +135,10 @@ export class RedisStore implements SessionStore {
     }
     const prefix = options.prefix ?? "sess:";
     if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
+    // With no prefix at all, listing would return every string key of the database as a session id.
+    if (prefix === "" && clientKeyPrefix(client) === "") {
+      throw new SessionConfigError('RedisStore: prefix must not be empty (listing would return every string key of the database as a session id); use e.g. "sess:"');
+    }
     const timeout = options.timeout ?? 1;
     if (typeof timeout !== "number" || !Number.isFinite(timeout) || !(timeout > 0)) {
       throw new SessionConfigError(`RedisStore: timeout must be a number of seconds > 0, got ${String(timeout)}`);
@@ -155,7 +161,7 @@ export class RedisStore implements SessionStore {
         client.once("ready", this.#readyListener);
       });
     }
-    this.#clientErrors = client.listenerCount("error") === 0 ? new ClientErrorLog(client, this.name) : undefined;
+    this.#clientErrors = new ClientErrorLog(client, this.name);
   }
 
   /**
@@ -177,7 +183,7 @@ export class RedisStore implements SessionStore {
    * when the client had no `error` listener of the app's when the store was made.
    */
   attachLogger(logger: SessionLogger): void {
-    this.#clientErrors?.attach(logger);
+    this.#clientErrors.attach(logger);
   }
 
   /**
@@ -273,7 +279,7 @@ export class RedisStore implements SessionStore {
     if (reply === 0 || reply === null) return { status: "missing" };
     if (typeof reply === "string") return { status: "conflict", current: reply };
     if (Buffer.isBuffer(reply)) return { status: "conflict", current: reply.toString("utf8") };
-    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply ${JSON.stringify(reply)}`);
+    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply of type ${Array.isArray(reply) ? "array" : typeof reply}`);
   }
 
   /**
@@ -322,7 +328,7 @@ export class RedisStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#readyListener !== null) this.client.off("ready", this.#readyListener);
     this.#readyListener = null;
-    this.#clientErrors?.detach();
+    this.#clientErrors.detach();
   }
 
   /**
@@ -342,7 +348,7 @@ export class RedisStore implements SessionStore {
       send,
       this.#timeoutMs,
       () => new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`),
-      (err) => toStoreError(operation, err),
+      (err) => toStoreError(operation, err, this.#clientErrors.lastError),
       true,
     );
   }
@@ -352,7 +358,13 @@ export class RedisStore implements SessionStore {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`)),
+        // Still not connected: the client's last error (ECONNREFUSED, WRONGPASS…) says why.
+        () =>
+          reject(
+            new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`, {
+              cause: this.client.status === "ready" ? undefined : (this.#clientErrors.lastError ?? undefined),
+            }),
+          ),
         this.#timeoutMs,
       );
       timer.unref?.();
@@ -363,7 +375,7 @@ export class RedisStore implements SessionStore {
       pending.catch(noop); // a late rejection after the timeout must not go unhandled
       return await Promise.race([pending, timedOut]);
     } catch (err) {
-      throw toStoreError(operation, err);
+      throw toStoreError(operation, err, this.#clientErrors.lastError);
     } finally {
       clearTimeout(timer);
     }
@@ -379,7 +391,9 @@ export class RedisStore implements SessionStore {
       return this.#firstReady;
     }
     const why = CLOSED.has(status) ? "the Redis client was closed" : "the Redis client is not connected (it is reconnecting)";
-    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`);
+    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`, {
+      cause: this.#clientErrors.lastError ?? undefined,
+    });
   }
 }
 
@@ -402,18 +416,35 @@ function clientKeyPrefix(client: RedisClient): string {
   return Buffer.isBuffer(keyPrefix) ? keyPrefix.toString("utf8") : String(keyPrefix);
 }
 
-function toStoreError(operation: string, err: unknown): RedisStoreError {
+/**
+ * The store's error for a failed command. `lastError` is the client's last `error` event: when the
+ * command failed because the connection is down or unauthenticated, it becomes the root of the chain.
+ */
+/** Error codes Redis answers with that say what went wrong, wherever they appear in the message. */
+const REDIS_ERROR_CODE =
+  /\b(NOPERM|READONLY|OOM|NOREPLICAS|WRONGTYPE|NOSCRIPT|NOAUTH|WRONGPASS|BUSY|LOADING|MASTERDOWN|CLUSTERDOWN|CROSSSLOT|TRYAGAIN|MISCONF|EXECABORT)\b/;
+
+function toStoreError(operation: string, err: unknown, lastError: Error | null = null): RedisStoreError {
   if (err instanceof RedisStoreError) return err;
-  // Redis quotes the arguments of a command it does not know (the key, hence the session id): drop them.
-  const message = messageOf(err).replace(/, with args beginning with:[\s\S]*$/, "");
+  // ioredis errors carry the command (`command.args`: the key, hence the session id, and for a
+  // script the records): the cause is a scrubbed copy, and the message its first line.
+  const cause = scrubError(err);
+  const message = cause.message;
+  if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
+    Object.defineProperty(cause, "cause", { value: lastError, writable: true, configurable: true });
+  }
+  // Each layer says its part once: the driver's message is the cause's; ours names the operation and,
+  // for a server error, its code word (READONLY, OOM, NOPERM…).
   if (/unknown command/i.test(message) && /getex/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_VERSION", operation, `RedisStore needs Redis >= 6.2 (GETEX); the server answered: ${message}`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_VERSION", operation, "RedisStore needs Redis >= 6.2 (GETEX); the server does not know the command", { cause });
   }
   if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down (${message})`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down`, { cause });
   }
   if (/command timed out/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: ${message} (the client's commandTimeout)`, { cause: err });
+    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: the client's commandTimeout passed`, { cause });
   }
-  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed: ${message}`, { cause: err });
+  // A script's error wraps the command's ("ERR Error running script …: NOPERM …"): name the inner code.
+  const code = REDIS_ERROR_CODE.exec(message)?.[1] ?? /^([A-Z][A-Z_]{1,30})\b/.exec(message)?.[1];
+  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed${code === undefined ? "" : `: ${code}`}`, { cause });
 }

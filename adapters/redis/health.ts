@@ -1,3 +1,4 @@
+import { scrubError } from "../../src/core/errors.js";
 import type { Cluster, Redis } from "ioredis";
 import type { SessionLogger } from "../../src/core/types.js";
 
@@ -66,25 +67,32 @@ export async function whenRedisReady(client: RedisClient, timeoutMs: number): Pr
 }
 
 /**
- * Route a client's `error` events to the session manager's logger. ioredis prints "Unhandled error
- * event" with a stack on every reconnection attempt when no `error` listener exists; this is attached
- * only when the app added none (its own listener stays in charge otherwise). One line per outage:
- * the first error, then nothing until the client is ready again, which is logged too. Before a logger
- * is attached (or without one) the first error of each outage is a process warning instead.
+ * The store's one `error` listener on a client. It always remembers the client's last error
+ * (scrubbed), the root cause a "not connected" failure names. When the app attached no listener of
+ * its own it also reports: ioredis prints "Unhandled error event" with a stack on every reconnection
+ * attempt when no `error` listener exists, so this routes them to the session manager's logger
+ * instead, one line per outage: the first error, then nothing until the client is ready again, which
+ * is logged too. Before a logger is attached (or without one) the first error of each outage is a
+ * process warning instead. With the app's own listener, the app's listener stays in charge.
  */
 export class ClientErrorLog {
   #logger: SessionLogger | undefined;
   #failing = false;
   #failures = 0;
+  /** The client's last error, scrubbed of commands and arguments; `null` before any. */
+  lastError: Error | null = null;
   readonly #detach: () => void;
 
   constructor(client: RedisClient, store: string) {
+    const report = client.listenerCount("error") === 0;
     const onError = (err: unknown) => {
+      this.lastError = scrubError(err);
+      if (!report) return;
       this.#failures += 1;
       if (this.#failing) return;
       this.#failing = true;
       const message = `${store}: Redis client error: ${messageOf(err)} (reconnecting; repeats of this outage are not logged)`;
-      if (this.#logger) this.#logger({ level: "error", event: "store.client.error", message, error: err });
+      if (this.#logger) this.#logger({ level: "error", event: "store.client.error", message, error: this.lastError });
       else process.emitWarning(`[shared-session] ${message}. Pass a logger to the session options, or add client.on("error", ...)`, "SharedSessionWarning");
     };
     const onReady = () => {

@@ -50,6 +50,18 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PATH_VALUE = /^[\x20-\x3a\x3c-\x7e]+$/;
 const DOMAIN_VALUE = /^\.?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
+const PRIORITIES: Readonly<Record<string, string>> = { low: "Low", medium: "Medium", high: "High" };
+
+/** `low`, `medium` or `high` in any case; anything else (such as `"High; Domain=x"`) is refused. */
+function resolvePriority(priority: unknown): string | undefined {
+  if (priority === undefined) return undefined;
+  const name = typeof priority === "string" ? PRIORITIES[priority.toLowerCase()] : undefined;
+  if (name === undefined || !Object.hasOwn(PRIORITIES, (priority as string).toLowerCase())) {
+    throw new SessionConfigError(`cookie.priority must be "low", "medium" or "high", got ${JSON.stringify(priority)}`);
+  }
+  return name;
+}
+
 /** Check cookie options once, at construction, and precompute the attribute string. */
 export function resolveCookie(name: string, options: CookieOptions = {}): ResolvedCookie {
   if (!TOKEN.test(name)) throw new SessionConfigError(`cookie name ${JSON.stringify(name)} is not a valid cookie name token`);
@@ -84,7 +96,8 @@ export function resolveCookie(name: string, options: CookieOptions = {}): Resolv
   if (options.httpOnly !== false) flags += "; HttpOnly";
   flags += `; SameSite=${sameSite === "lax" ? "Lax" : sameSite === "strict" ? "Strict" : "None"}`;
   if (options.partitioned) flags += "; Partitioned";
-  if (options.priority) flags += `; Priority=${options.priority[0]!.toUpperCase()}${options.priority.slice(1)}`;
+  const priority = resolvePriority(options.priority);
+  if (priority !== undefined) flags += `; Priority=${priority}`;
   return {
     name,
     secure,
@@ -105,14 +118,14 @@ export function serializeClearCookie(cookie: ResolvedCookie, secure: boolean): s
 /**
  * Every value the `Cookie` header carries for `name`, in order (browsers send the most specific
  * path first; duplicates happen). No percent-decoding: our values never need it, and anything
- * that does is not ours. Never throws.
+ * that does is not ours. Never throws. Stops after `limit` values.
  */
-export function cookieValues(header: string | undefined | null, name: string): string[] {
+export function cookieValues(header: string | undefined | null, name: string, limit = Infinity): string[] {
   const found: string[] = [];
   if (typeof header !== "string" || header.length === 0) return found;
   let start = 0;
   const len = header.length;
-  while (start < len) {
+  while (start < len && found.length < limit) {
     let end = header.indexOf(";", start);
     if (end === -1) end = len;
     const eq = header.indexOf("=", start);

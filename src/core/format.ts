@@ -10,6 +10,8 @@ export interface LoadedRecord {
   readonly data: Record<string, unknown>;
   /** Written in the express-session + connect-redis layout. */
   readonly legacy: boolean;
+  /** An express-session record without our metadata: its deadline was just assigned and must be stored. */
+  readonly deadlineAssigned?: boolean;
 }
 
 export interface ReadCookie extends Verified {
@@ -83,9 +85,15 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       if (raw.startsWith('{"v":')) return native.decode(raw, now);
       const parsed = parseData(jsonSerializer, raw);
       if (!parsed || typeof parsed.cookie !== "object" || parsed.cookie === null) return null;
-      const { cookie: _cookie, [LEGACY_META_KEY]: ours, ...data } = parsed;
-      const meta = legacyMeta(ours) ?? { createdAt: now, expiresAt: now + ctx.absoluteTimeout * 1000, writtenAt: now };
-      return { meta, dataText: ctx.serializer.stringify(data), data, legacy: true };
+      const { cookie, [LEGACY_META_KEY]: ours, ...data } = parsed;
+      const meta = legacyMeta(ours);
+      if (meta !== null) return { meta, dataText: ctx.serializer.stringify(data), data, legacy: true };
+      // Made by express-session: no deadline of ours yet. Count it from the record's last save when the
+      // cookie says (expires - originalMaxAge), else from now; the manager stores it at once, so the
+      // next request finds it and the deadline never moves again.
+      const createdAt = Math.min(now, lastSave(cookie) ?? now);
+      const assigned = { createdAt, expiresAt: createdAt + ctx.absoluteTimeout * 1000, writtenAt: now };
+      return { meta: assigned, dataText: ctx.serializer.stringify(data), data, legacy: true, deadlineAssigned: true };
     },
     encode(meta, dataText, data, secure) {
       if (!writeLegacy) return native.encode(meta, dataText, data, secure);
@@ -105,6 +113,14 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       return JSON.stringify({ cookie, ...rest, [LEGACY_META_KEY]: meta });
     },
   };
+}
+
+/** When express-session last saved a record, from its cookie (`expires` - `originalMaxAge`), if it says. */
+function lastSave(cookie: unknown): number | undefined {
+  const c = cookie as { expires?: unknown; originalMaxAge?: unknown };
+  if (typeof c.expires !== "string" || typeof c.originalMaxAge !== "number" || !(c.originalMaxAge > 0)) return undefined;
+  const at = Date.parse(c.expires) - c.originalMaxAge;
+  return Number.isSafeInteger(at) && at > 0 ? at : undefined;
 }
 
 function legacyMeta(value: unknown): RecordMeta | null {

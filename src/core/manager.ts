@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
-import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
-import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
+import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
+import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
@@ -158,8 +158,27 @@ const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "const
 ]);
 const NO_COOKIE: CommitResult = Object.freeze({ setCookie: undefined });
 const CREATE_ATTEMPTS = 3;
+/**
+ * Values of the session cookie's name read from one `Cookie` header; later ones are ignored. Browsers
+ * send one per matching path and domain; more than a few is an attack (item 7 of #16).
+ */
+export const MAX_COOKIE_VALUES = 4;
+/** Longest owner id (characters) the `owner` option may return: stores index by it. */
+const MAX_OWNER_LENGTH = 1024;
 /** Conflicts one write may meet before giving up: each is another request's write landing first. */
 const MERGE_ATTEMPTS = 100;
+/** Longest pause between two compare-and-set attempts after conflicts, in ms (full jitter below it). */
+const MAX_BACKOFF_MS = 64;
+
+/** A record as a write of this process left it in the store, with the store's version. */
+interface Written {
+  readonly record: string;
+  readonly version: string | undefined;
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** Per-request state of a session, kept off the data object. */
 interface State {
@@ -212,6 +231,41 @@ function withCallback(promise: Promise<void>, callback: SessionCallback | undefi
   );
 }
 
+/** What `regenerate()` keeps. */
+interface RegenerateRequest {
+  readonly keep?: readonly string[];
+  readonly renewDeadline?: boolean;
+}
+
+/**
+ * The argument forms of `regenerate()`: `(cb?)`, `(keys[], cb?)` (@fastify/session's `ignoreFields`)
+ * and `({ keep, renewDeadline }, cb?)`. Anything else is a synchronous TypeError, never a callback
+ * that is silently not called.
+ */
+function regenerateArguments(first: unknown, second: unknown): [RegenerateRequest, SessionCallback | undefined] {
+  const usage = "regenerate() takes (callback?), (keys: string[], callback?) or ({ keep?: string[], renewDeadline?: boolean }, callback?)";
+  if (typeof first === "function") {
+    if (second !== undefined) throw new TypeError(`[shared-session] ${usage}`);
+    return [{}, first as SessionCallback];
+  }
+  if (second !== undefined && typeof second !== "function") throw new TypeError(`[shared-session] ${usage}; the callback is not a function`);
+  const cb = second as SessionCallback | undefined;
+  if (first === undefined) return [{}, cb];
+  const keys = (value: unknown): readonly string[] => {
+    if (!Array.isArray(value) || !value.every((k) => typeof k === "string")) throw new TypeError(`[shared-session] ${usage}; keys must be strings`);
+    return value as string[];
+  };
+  if (Array.isArray(first)) return [{ keep: keys(first) }, cb];
+  if (typeof first === "object" && first !== null) {
+    const { keep, renewDeadline, ...rest } = first as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) throw new TypeError(`[shared-session] ${usage}; unknown option ${JSON.stringify(unknown[0])}`);
+    if (renewDeadline !== undefined && typeof renewDeadline !== "boolean") throw new TypeError(`[shared-session] ${usage}; renewDeadline must be a boolean`);
+    return [{ keep: keep === undefined ? undefined : keys(keep), renewDeadline }, cb];
+  }
+  throw new TypeError(`[shared-session] ${usage}`);
+}
+
 function clearData(session: object): void {
   for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
 }
@@ -253,6 +307,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
+  /** Compare-and-set writes in flight per session id, and the record the last one left (see #afterOtherWrites). */
+  readonly #writes = new Map<string, { tail: Promise<void>; latest: Written | null }>();
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -368,19 +424,38 @@ export class SessionManager<D extends object = SessionData> {
    */
   loadNow(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
     const secure = this.#cookie.secure ?? facts.secure === true;
-    const values = cookieValues(cookieHeader, this.cookieName);
+    // At most MAX_COOKIE_VALUES values of our name are looked at: a header stuffed with forged ones
+    // costs no more HMACs than that.
+    const values = cookieValues(cookieHeader, this.cookieName, MAX_COOKIE_VALUES);
     if (values.length === 0) return this.#fresh(secure, false, false);
-    let verified = null;
-    for (const value of values) {
-      verified = this.#codec.readCookie(value);
-      if (verified) break;
-    }
-    if (verified === null) {
+    const next = this.#verifiedFrom(values, 0, null);
+    if (next === null) {
       this.#log("debug", "cookie.rejected", "cookie failed the signature or id format check; starting a fresh session");
       this.#emit("rejected", { reason: "signature" });
       return this.#fresh(secure, true, false);
     }
-    return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
+  }
+
+  /** The first value from `values[from]` on that verifies and names another id than `skip`, with its index. */
+  #verifiedFrom(values: readonly string[], from: number, skip: string | null): { cookie: ReadCookie; index: number } | null {
+    for (let i = from; i < values.length; i++) {
+      const cookie = this.#codec.readCookie(values[i]!);
+      if (cookie !== null && cookie.id !== skip) return { cookie, index: i };
+    }
+    return null;
+  }
+
+  /**
+   * The store has no usable session for the verified id just tried. Another value of our cookie name
+   * may hold the live one (a validly signed but dead cookie "tossed" from a sibling subdomain is sent
+   * first, having the longer path or the older creation): try the next, within MAX_COOKIE_VALUES.
+   * Nothing found: a fresh session that expires the client's cookie.
+   */
+  #readNext(id: string, secure: boolean, values: readonly string[] | undefined, from: number): Session<D> | Promise<Session<D>> {
+    const next = values === undefined ? null : this.#verifiedFrom(values, from, id);
+    if (next === null) return this.#fresh(secure, true, false);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
   }
 
   /**
@@ -392,7 +467,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** The store half of {@link loadNow}: read the record of a verified id. */
-  async #read(id: string, resign: boolean, secure: boolean): Promise<Session<D>> {
+  async #read(id: string, resign: boolean, secure: boolean, values?: readonly string[], from = 0): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
     try {
       found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
@@ -403,7 +478,7 @@ export class SessionManager<D extends object = SessionData> {
     if (found === null) {
       this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
       this.#emit("rejected", { reason: "unknown" });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
@@ -411,7 +486,7 @@ export class SessionManager<D extends object = SessionData> {
     if (!decoded) {
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
       this.#emit("rejected", { reason: "corrupt" });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const remainingMs = decoded.meta.expiresAt - now;
     if (remainingMs <= 0) {
@@ -420,7 +495,7 @@ export class SessionManager<D extends object = SessionData> {
       await this.#call("destroy", () => this.store.destroy(id)).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
-      return this.#fresh(secure, true, false);
+      return this.#readNext(id, secure, values, from);
     }
     const state: State = {
       id,
@@ -434,7 +509,8 @@ export class SessionManager<D extends object = SessionData> {
       secure,
       sendCookie: resign,
       clearCookie: false,
-      refresh: this.#convertLegacy && decoded.legacy,
+      // A record an express-session process made has no deadline of ours: write the one just given to it.
+      refresh: (this.#convertLegacy && decoded.legacy) || decoded.deadlineAssigned === true,
       forceSave: false,
       disabled: false,
       manager: this as SessionManager<never>,
@@ -636,7 +712,12 @@ export class SessionManager<D extends object = SessionData> {
   #ownerOf(data: Record<string, unknown>): string | undefined {
     if (this.#owner === undefined) return undefined;
     const owner = this.#owner(data as Partial<D>);
-    return owner === null || owner === undefined || owner === "" ? undefined : String(owner);
+    if (owner === null || owner === undefined || owner === "") return undefined;
+    const key = String(owner);
+    if (key.length > MAX_OWNER_LENGTH) {
+      throw new RangeError(`[shared-session] the owner option returned an owner id of ${key.length} characters; owner ids are at most ${MAX_OWNER_LENGTH}`);
+    }
+    return key;
   }
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
@@ -652,18 +733,30 @@ export class SessionManager<D extends object = SessionData> {
   // ---- session methods (called through the session object) ----
 
   /** @internal */
-  async regenerateSession(session: object): Promise<void> {
-    return this.#regenerateSession(session as Session<D>);
+  async regenerateSession(session: object, options: RegenerateRequest = {}): Promise<void> {
+    return this.#regenerateSession(session as Session<D>, options);
   }
 
-  async #regenerateSession(session: Session<D>): Promise<void> {
+  /**
+   * A fresh id and, unless `keep` names keys, empty data (what express-session, Passport and
+   * @fastify/session expect: nothing an attacker planted before a login survives it). The absolute
+   * deadline carries over unless `renewDeadline`: regenerating never makes a session live longer.
+   */
+  async #regenerateSession(session: Session<D>, options: RegenerateRequest): Promise<void> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
+    const { createdAt, expiresAt } = state.meta;
     if (state.persisted && old !== null) {
       await this.#call("destroy", () => this.store.destroy(old));
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
+    const keep = options.keep;
+    for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
     this.#reset(state);
+    if (options.renewDeadline !== true) {
+      state.meta.createdAt = createdAt;
+      state.meta.expiresAt = expiresAt;
+    }
     state.forceSave = true;
     state.clearCookie = true;
     if (old !== null) this.#emit("regenerated", { from: hashId(old) });
@@ -797,7 +890,10 @@ export class SessionManager<D extends object = SessionData> {
 
   #usable(state: State): State {
     if (state.disabled) {
-      throw new StoreUnavailableError(this.store.name, "the store was unavailable when this request loaded its session", { retryAfter: this.retryAfter });
+      throw new StoreUnavailableError(this.store.name, "load", {
+        cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),
+        retryAfter: this.retryAfter,
+      });
     }
     return state;
   }
@@ -855,7 +951,7 @@ export class SessionManager<D extends object = SessionData> {
     const record = this.#encode(meta, dataText, data, state.secure);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
+      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, dataText, record, meta, latest));
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return wrote;
     }
@@ -901,18 +997,71 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /**
-   * Compare-and-set against the record this request loaded. On conflict another request wrote in
-   * between: re-apply the top-level keys this request changed onto the current record and retry.
+   * Run a compare-and-set write after any other of the same session in this process, handing it the
+   * record the last one wrote. Parallel requests of one user would otherwise all conflict with each
+   * other, each conflict costing a round trip and a whole record of traffic (#16 item 6). The entry
+   * lives only while writes of that session are in flight.
    */
-  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta): Promise<boolean> {
+  #afterOtherWrites(id: string, state: State, run: (latest: Written | null) => Promise<boolean>): Promise<boolean> {
+    let queue = this.#writes.get(id);
+    if (queue === undefined) this.#writes.set(id, (queue = { tail: Promise.resolve(), latest: null }));
+    const q = queue;
+    const result = q.tail.then(() => run(q.latest));
+    const tail = result.then(
+      () => {
+        q.latest = state.persisted && state.loadedRecord !== null ? { record: state.loadedRecord, version: state.loadedVersion } : null;
+      },
+      noop,
+    );
+    q.tail = tail;
+    void tail.then(() => {
+      if (q.tail === tail && this.#writes.get(id) === q) this.#writes.delete(id);
+    });
+    return result;
+  }
+
+  /**
+   * Compare-and-set against the record this request loaded (or the one a write of this process made
+   * since, `latest`). On conflict another request wrote in between: re-apply the top-level keys this
+   * request changed onto the current record and retry, after a random pause that grows with each
+   * conflict (full jitter), so that writers in several processes stop colliding.
+   */
+  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta, latest: Written | null = null): Promise<boolean> {
     const id = state.id!;
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     // The store's version of `expected`, when it keeps them: lets it write without reading first.
     let version = state.loadedVersion;
     let changes: Map<string, unknown> | null = null;
+    // A write of this process landed after this request loaded: merge onto it without asking the store.
+    let conflict: Written | null = latest !== null && latest.record !== expected ? latest : null;
+    let conflicts = 0;
     let attempt = 0;
     for (; attempt < MERGE_ATTEMPTS; attempt++) {
+      if (conflict !== null) {
+        const current = this.#codec.decode(conflict.record, Date.now());
+        if (!current) break;
+        changes ??= this.#changes(session, state.loadedText!);
+        const merged: Record<string, unknown> = { ...current.data };
+        for (const [key, value] of changes) {
+          if (value === undefined) delete merged[key];
+          else merged[key] = value;
+        }
+        expected = conflict.record;
+        version = conflict.version;
+        dataText = this.#serializer.stringify(merged);
+        const owner = this.#ownerOf(merged);
+        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
+        meta = this.#meta(current.meta, Date.now(), owner);
+        record = this.#encode(meta, dataText, merged, state.secure);
+        clearData(session);
+        this.#assignData(session, merged, id);
+        if (dataText === current.dataText) {
+          this.#written(state, current.meta, dataText, conflict.record, conflict.version);
+          return false;
+        }
+        if (conflicts > 0) await pause(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** conflicts));
+      }
       const ttl = this.#ttl(meta, Date.now());
       const result = await this.#call("compareAndSet", () =>
         version === undefined ? cas(id, expected, record, ttl) : cas(id, expected, record, ttl, version),
@@ -922,31 +1071,13 @@ export class SessionManager<D extends object = SessionData> {
         return true;
       }
       if (result.status === "missing") break;
-      const current = this.#codec.decode(result.current, Date.now());
-      if (!current) break;
-      changes ??= this.#changes(session, state.loadedText!);
-      const merged: Record<string, unknown> = { ...current.data };
-      for (const [key, value] of changes) {
-        if (value === undefined) delete merged[key];
-        else merged[key] = value;
-      }
-      expected = result.current;
-      version = result.version;
-      dataText = this.#serializer.stringify(merged);
-      const owner = this.#ownerOf(merged);
-      if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
-      meta = this.#meta(current.meta, Date.now(), owner);
-      record = this.#encode(meta, dataText, merged, state.secure);
-      clearData(session);
-      this.#assignData(session, merged, id);
-      if (dataText === current.dataText) {
-        this.#written(state, current.meta, dataText, result.current, result.version);
-        return false;
-      }
+      conflict = { record: result.current, version: result.version };
+      conflicts++;
     }
     if (attempt === MERGE_ATTEMPTS) {
       // Contention this heavy is not a missing session: fail retryably rather than drop the changes.
-      throw new StoreUnavailableError(this.store.name, `gave up after ${MERGE_ATTEMPTS} conflicting concurrent writes to one session`, {
+      throw new StoreUnavailableError(this.store.name, "compareAndSet", {
+        cause: new SessionError("ERR_SESSION_CONTENTION", `gave up after ${MERGE_ATTEMPTS} conflicting concurrent writes to one session`),
         retryAfter: this.retryAfter,
       });
     }
@@ -996,15 +1127,14 @@ export class SessionManager<D extends object = SessionData> {
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
    */
   #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    const toError = (err: unknown): StoreUnavailableError => {
-      const error =
-        err instanceof StoreUnavailableError
-          ? err
-          : new StoreUnavailableError(this.store.name, `${operation} failed: ${err instanceof Error ? err.message : String(err)}`, {
-              cause: err,
-              retryAfter: this.retryAfter,
-            });
-      this.#log("error", "store.error", error.message, undefined, error);
+    const toError = (err: unknown): unknown => {
+      // A store refusing an argument (an owner id too long, a TTL that is not whole seconds) is a bug to
+      // fix, not an outage to retry: it stays what it is (a 500), never a 503.
+      if (err instanceof SessionError && err.code.endsWith("_ARGUMENT")) return err;
+      // The public message is generic; the store's error (scrubbed of command arguments) is the cause.
+      const error = err instanceof StoreUnavailableError ? err : new StoreUnavailableError(this.store.name, operation, { cause: scrubError(err), retryAfter: this.retryAfter });
+      const detail = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+      this.#log("error", "store.error", `${error.store} ${error.operation} failed${detail}`, undefined, error);
       this.#emit("storeError", { operation, error });
       return error;
     };
@@ -1021,7 +1151,11 @@ export class SessionManager<D extends object = SessionData> {
     return bounded(
       run,
       this.#timeoutMs,
-      () => new StoreUnavailableError(this.store.name, `${operation} did not answer within ${this.storeTimeout}s`, { retryAfter: this.retryAfter }),
+      () =>
+        new StoreUnavailableError(this.store.name, operation, {
+          cause: new SessionError("ERR_SESSION_STORE_TIMEOUT", `${this.store.name} ${operation} did not answer within ${this.storeTimeout}s`),
+          retryAfter: this.retryAfter,
+        }),
       toError,
     );
   }
@@ -1098,7 +1232,12 @@ function defineSessionMethods(): void {
         return stateOf(this).isNew;
       },
     },
-    regenerate: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).regenerateSession(this), cb); } },
+    regenerate: {
+      value: function (this: Session<D>, first?: unknown, second?: unknown) {
+        const [options, cb] = regenerateArguments(first, second);
+        return withCallback(m(this).regenerateSession(this, options), cb);
+      },
+    },
     destroy: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).destroySession(this), cb); } },
     save: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).saveSession(this), cb); } },
     reload: { value: function (this: Session<D>, cb?: SessionCallback) { return withCallback(m(this).reloadSession(this), cb); } },

@@ -1,5 +1,5 @@
 import { bounded } from "./bounded.js";
-import { SessionConfigError, StoreUnavailableError } from "./errors.js";
+import { scrubError, SessionConfigError, StoreUnavailableError } from "./errors.js";
 import type { SessionStore } from "./store.js";
 
 /** Id read by the probe of a store without `ready()`: cookie ids never contain a space, so it names no session. */
@@ -18,26 +18,15 @@ export function readinessTimeout(options: { timeout?: number } | undefined, fall
 
 /**
  * Resolves once `store` answers within `timeout` seconds (its `ready()`, else a read of an id no
- * session has); otherwise rejects with a {@link StoreUnavailableError} whose message and `cause` say why.
+ * session has); otherwise rejects with a {@link StoreUnavailableError} (operation `ready`) whose
+ * `cause` says why: the store's error, or that nothing answered in time.
  */
 export function storeReady(store: SessionStore, timeout: number, retryAfter: number): Promise<void> {
   return bounded(
     () => (typeof store.ready === "function" ? store.ready(timeout) : store.get(PROBE_ID).then(() => undefined)),
     Math.ceil(timeout * 1000) + GRACE_MS,
-    () => new StoreUnavailableError(store.name, `not ready: no answer within ${timeout}s`, { retryAfter }),
-    (err) =>
-      err instanceof StoreUnavailableError
-        ? err
-        : new StoreUnavailableError(store.name, `not ready: ${withoutPrefix(err instanceof Error ? err.message : String(err), store.name)}`, {
-            cause: err,
-            retryAfter,
-          }),
+    () => new StoreUnavailableError(store.name, "ready", { cause: new Error(`${store.name}: no answer within ${timeout}s`), retryAfter }),
+    (err) => (err instanceof StoreUnavailableError ? err : new StoreUnavailableError(store.name, "ready", { cause: scrubError(err), retryAfter })),
     true,
   );
-}
-
-/** The store's message without the prefixes the wrapping error adds again. */
-function withoutPrefix(message: string, store: string): string {
-  const bare = message.replace(/^\[shared-session\] /, "");
-  return bare.startsWith(`${store}: `) ? bare.slice(store.length + 2) : bare;
 }

@@ -76,14 +76,32 @@ export function decodeRecord(raw: string): DecodedRecord | null {
   return { meta, dataText: raw.slice(nl + 1) };
 }
 
-/** Parse data text into a plain object, or `null` when it is not one. Never throws. */
+/**
+ * Deepest nesting of objects and arrays a record's data may have. A record written from outside with
+ * thousands of levels parses, but every later `JSON.stringify` of it overflows the stack: such a
+ * record is corrupt, not a 500 on every request.
+ */
+export const MAX_DATA_DEPTH = 128;
+
+/** Whether `value` nests objects deeper than `left` more levels. Visits objects only, never text. */
+function tooDeep(value: object, left: number): boolean {
+  if (left === 0) return true;
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v === "object" && v !== null && tooDeep(v, left - 1)) return true;
+  }
+  return false;
+}
+
+/** Parse data text into a plain object, or `null` when it is not one (or nests deeper than {@link MAX_DATA_DEPTH}). Never throws. */
 export function parseData(serializer: Serializer, text: string): Record<string, unknown> | null {
   let data: unknown;
   try {
     data = serializer.parse(text);
+    if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
+    if (tooDeep(data, MAX_DATA_DEPTH)) return null;
   } catch {
     return null;
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
   return data as Record<string, unknown>;
 }

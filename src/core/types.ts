@@ -18,14 +18,38 @@ export type SessionCallback = (err?: unknown) => void;
 /** Keys of `D` usable as session data. */
 export type DataKey<D> = Exclude<keyof D & string, ReservedKey>;
 
+/** Options of `session.regenerate(options)`. */
+export interface RegenerateOptions<D extends object = SessionData> {
+  /** Data keys carried over to the new id; the rest is dropped. @default [] (nothing is kept) */
+  readonly keep?: readonly (keyof D & string)[];
+  /**
+   * Start a fresh absolute deadline (`absoluteTimeout` from now) instead of inheriting the old
+   * session's. Only for a login the app has just verified: otherwise a route that regenerates would
+   * let a stolen cookie live forever.
+   * @default false
+   */
+  readonly renewDeadline?: boolean;
+}
+
 /** The methods every session has, whatever its data. */
 export interface SessionApi<D extends object = SessionData> {
   /** The session id. Changes on `regenerate()` and `destroy()`. */
   readonly id: string;
   /** `true` until the session was loaded from the store (a session created in this request stays new). */
   readonly isNew: boolean;
-  /** Destroy the stored record now and move the data to a fresh id (call it at login: fixation defence). */
+  /**
+   * Destroy the stored record now and start a fresh id with **empty** data (call it at login and
+   * logout: the fixation defence; nothing planted before a login survives it). The absolute deadline
+   * carries over: regenerating never makes a session live longer.
+   */
   regenerate(callback?: SessionCallback): Promise<void>;
+  /** {@link SessionApi.regenerate}, carrying the listed keys over (@fastify/session's `ignoreFields` form). */
+  regenerate(keep: readonly string[], callback?: SessionCallback): Promise<void>;
+  /**
+   * {@link SessionApi.regenerate} with options: `keep` carries the listed keys over; `renewDeadline: true`
+   * starts a fresh absolute deadline, for a login right after the app checked the user's credentials.
+   */
+  regenerate(options: RegenerateOptions<D>, callback?: SessionCallback): Promise<void>;
   /** Delete the record now, empty the data, and expire the cookie at the end of the request. */
   destroy(callback?: SessionCallback): Promise<void>;
   /** Write now instead of at the end of the request (a new session is stored even when empty). */

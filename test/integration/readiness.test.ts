@@ -67,7 +67,7 @@ describe("Redis: ready() right after createRedisClient", () => {
     const manager = redisManager(createRedisClient({ sentinels, name: "no-such-master" }));
     const error = await manager.ready({ timeout: 2 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect((error as Error).message).toMatch(/RedisStore: not ready: Redis not ready within 2s: not connected .*last client error: .*sentinel/i);
+    expect(reasons(error)).toMatch(/RedisStore: Redis not ready within 2s: not connected .*last client error: .*sentinel/i);
   });
 
   it("Cluster: resolves once every master answers PING", async () => {
@@ -86,7 +86,7 @@ describe("Redis: ready() fails fast with the reason", () => {
     const manager = redisManager(createRedisClient(redis.url), logs);
     const error = await manager.ready({ timeout: 1 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect((error as StoreUnavailableError).message).toMatch(/not ready within 1s: not connected .*last client error: connect ECONNREFUSED/);
+    expect(reasons(error)).toMatch(/not ready within 1s: not connected .*last client error: connect ECONNREFUSED/);
     expect(logs.filter((e) => e.event === "store.notReady")).toHaveLength(1);
     await expect(manager.isReady({ timeout: 0.5 })).resolves.toBe(false);
     await redis.start();
@@ -105,7 +105,7 @@ describe("Redis: ready() fails fast with the reason", () => {
     const manager = redisManager(createRedisClient(url));
     const error = await manager.ready({ timeout: 2 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect((error as Error).message).toMatch(/WRONGPASS|NOAUTH|invalid password/);
+    expect(reasons(error)).toMatch(/WRONGPASS|NOAUTH|invalid password/);
     const right = redisManager(createRedisClient(redis.url.replace("redis://", "redis://:the-right-password@")));
     await expect(right.ready({ timeout: 5 })).resolves.toBeUndefined();
   });
@@ -117,7 +117,7 @@ describe("Redis: ready() fails fast with the reason", () => {
     const manager = redisManager(createRedisClient({ clusterNodes: [{ host: redis.host, port: redis.port }] }));
     const error = await manager.ready({ timeout: 1 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect((error as Error).message).toMatch(/RedisStore: not ready: Redis not ready within 1s/);
+    expect(reasons(error)).toMatch(/RedisStore: Redis not ready within 1s/);
   });
 });
 
@@ -164,10 +164,19 @@ describe("Redis client errors go to the manager's logger", () => {
     expect(warnings[0]).toMatch(/^\[shared-session\] RedisStore: Redis client error: .*ECONNREFUSED.*Pass a logger/);
   });
 
-  it("leaves a client that has the app's own error listener alone", () => {
+  it("leaves a client that has the app's own error listener alone (the store only remembers the last error)", async () => {
     const client = tracked(createRedisClient(services().redis.url)); // tracked() adds the app's listener
-    new RedisStore({ client });
-    expect(client.listenerCount("error")).toBe(1);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void (warning.name === "SharedSessionWarning" && warnings.push(warning.message));
+    process.on("warning", onWarning);
+    const logs: SessionLogEntry[] = [];
+    managerOn(new RedisStore({ client }), logs);
+    expect(client.listenerCount("error")).toBe(2);
+    client.emit("error", new Error("connect ECONNREFUSED 127.0.0.1:1"));
+    expect(logs.filter((e) => e.event === "store.client.error")).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve)); // process warnings are emitted on a later tick
+    process.off("warning", onWarning);
+    expect(warnings).toHaveLength(0);
     const bare = createRedisClient(services().redis.url);
     cleanups.push(() => bare.disconnect());
     const store = new RedisStore({ client: bare });
@@ -196,7 +205,7 @@ describe("Memcached: ready()", () => {
     const manager = managerOn(new MemcachedStore({ client }));
     const error = await manager.ready({ timeout: 1 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    const message = (error as Error).message;
+    const message = reasons(error);
     expect(message).toContain(`1 of 3 memcached server(s) not ready: ${down.address}:`);
     for (const up of [memcached.servers[0]!, memcached.servers[2]!]) expect(message).not.toContain(up.address);
     await expect(manager.isReady({ timeout: 1 })).resolves.toBe(false);
@@ -204,3 +213,10 @@ describe("Memcached: ready()", () => {
     await vi.waitFor(() => expect(manager.isReady({ timeout: 1 })).resolves.toBe(true), { timeout: 20_000, interval: 200 });
   });
 });
+
+/** The messages of an error and its `cause` chain, one per line: ready()'s reason is in the chain, its own message is generic. */
+function reasons(error: unknown): string {
+  const lines: string[] = [];
+  for (let e = error; e instanceof Error; e = e.cause) lines.push(e.message);
+  return lines.join("\n");
+}

@@ -251,7 +251,7 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([first.id]);
 
     // Regenerate in another process (say, a privilege change): data kept, new id, the index follows.
-    const regenerated = await request(apps[1]!, first.cookie, (s) => s.regenerate());
+    const regenerated = await request(apps[1]!, first.cookie, (s) => s.regenerate(Object.keys(s)));
     const second: Browser = { cookie: regenerated.cookie!, id: regenerated.session.id };
     expect(second.id).not.toBe(first.id);
     expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([second.id]);

@@ -45,6 +45,21 @@ describe("SessionData augmentation", () => {
     // @ts-expect-error id is read-only
     session.id = "x";
   });
+  it("regenerate takes a callback, a list of keys to keep, or { keep, renewDeadline }", () => {
+    const session = {} as Session;
+    expectTypeOf(session.regenerate(() => {})).toEqualTypeOf<Promise<void>>();
+    expectTypeOf(session.regenerate(["message"], () => {})).toEqualTypeOf<Promise<void>>();
+    expectTypeOf(session.regenerate({ keep: ["cart"] })).toEqualTypeOf<Promise<void>>();
+    expectTypeOf(session.regenerate({ renewDeadline: true }, (err) => void err)).toEqualTypeOf<Promise<void>>();
+    // @ts-expect-error keep names keys of the session data
+    void session.regenerate({ keep: ["notAKey"] });
+    // @ts-expect-error renewDeadline is a boolean
+    void session.regenerate({ renewDeadline: "yes" });
+    // @ts-expect-error a string is not a list of keys
+    void session.regenerate("cart");
+    // @ts-expect-error unknown option
+    void session.regenerate({ keepAll: true });
+  });
 });
 
 describe("the generic escape hatch", () => {

@@ -61,8 +61,9 @@ describe("manager.ready() and isReady() on stores without a ready() of their own
     const manager = createSessionManager({ store, secret, logger: (entry) => void logs.push(entry) });
     const error = await manager.ready({ timeout: 1 }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect((error as StoreUnavailableError).message).toBe("[shared-session] MemoryStore: not ready: connection refused");
-    expect((error as StoreUnavailableError).cause).toBe(broken);
+    expect((error as StoreUnavailableError).message).toBe("[shared-session] session store unavailable");
+    expect((error as StoreUnavailableError).operation).toBe("ready");
+    expect(((error as StoreUnavailableError).cause as Error).message).toBe(broken.message);
     expect(logs.filter((e) => e.event === "store.notReady")).toHaveLength(1);
     await expect(manager.isReady()).resolves.toBe(false);
   });
@@ -71,7 +72,9 @@ describe("manager.ready() and isReady() on stores without a ready() of their own
     const store = new MemoryStore({ quiet: true });
     store.get = () => new Promise<never>(() => {});
     const manager = createSessionManager({ store, secret });
-    await expect(manager.ready({ timeout: 0.05 })).rejects.toThrow("MemoryStore: not ready: no answer within 0.05s");
+    const error = await manager.ready({ timeout: 0.05 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(((error as StoreUnavailableError).cause as Error).message).toBe("MemoryStore: no answer within 0.05s");
     await expect(manager.isReady({ timeout: 0.05 })).resolves.toBe(false);
   });
 
