@@ -10,6 +10,8 @@ export interface LoadedRecord {
   readonly data: Record<string, unknown>;
   /** Written in the express-session + connect-redis layout. */
   readonly legacy: boolean;
+  /** Encrypted under a key other than the first: rewrite it under the first. */
+  readonly reseal?: boolean;
 }
 
 export interface ReadCookie extends Verified {
@@ -21,8 +23,9 @@ export interface ReadCookie extends Verified {
 export interface Codec {
   readCookie(value: string): ReadCookie | null;
   writeCookie(id: string): string;
-  decode(raw: string, now: number): LoadedRecord | null;
-  encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean): string;
+  /** `key` is the record's store key (what an encrypted record is bound to). */
+  decode(raw: string, now: number, key: string): LoadedRecord | null;
+  encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string;
 }
 
 export interface CodecContext {
@@ -79,16 +82,16 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: true };
     },
     writeCookie: (id) => (writeLegacy ? encodeURIComponent(`s:${sign(id, ctx.secrets)}`) : sign(id, ctx.secrets)),
-    decode(raw, now) {
-      if (raw.startsWith('{"v":')) return native.decode(raw, now);
+    decode(raw, now, key) {
+      if (raw.startsWith('{"v":')) return native.decode(raw, now, key);
       const parsed = parseData(jsonSerializer, raw);
       if (!parsed || typeof parsed.cookie !== "object" || parsed.cookie === null) return null;
       const { cookie: _cookie, [LEGACY_META_KEY]: ours, ...data } = parsed;
       const meta = legacyMeta(ours) ?? { createdAt: now, expiresAt: now + ctx.absoluteTimeout * 1000, writtenAt: now };
       return { meta, dataText: ctx.serializer.stringify(data), data, legacy: true };
     },
-    encode(meta, dataText, data, secure) {
-      if (!writeLegacy) return native.encode(meta, dataText, data, secure);
+    encode(meta, dataText, data, secure, key) {
+      if (!writeLegacy) return native.encode(meta, dataText, data, secure, key);
       const maxAge = ctx.cookie.maxAge;
       const o = ctx.cookieOptions;
       // The cookie object express-session rebuilds its Cookie from (it crashes without one).

@@ -7,6 +7,7 @@ import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from 
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
+import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
 
 /** Options of {@link createSessionManager}; every binding takes the same ones. */
@@ -186,6 +187,8 @@ interface State {
   forceSave: boolean;
   /** The store failed at load under `onStoreError: "continue"`: never write. */
   disabled: boolean;
+  /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
+  commitTrace?: CommitTraceContext | undefined;
   readonly manager: SessionManager<never>;
 }
 
@@ -252,6 +255,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
+  /** `commitNow` is running inside its own trace (it traces itself when subscribed). */
+  #tracingCommit = false;
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -364,6 +369,11 @@ export class SessionManager<D extends object = SessionData> {
    * request is measurable in a fast framework.
    */
   loadNow(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
+    if (traced(loadChannel)) return this.#traceLoad(cookieHeader, facts);
+    return this.#loadNow(cookieHeader, facts, undefined);
+  }
+
+  #loadNow(cookieHeader: string | null | undefined, facts: RequestFacts, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
     const secure = this.#cookie.secure ?? facts.secure === true;
     const values = cookieValues(cookieHeader, this.cookieName);
     if (values.length === 0) return this.#fresh(secure, false, false);
@@ -377,7 +387,7 @@ export class SessionManager<D extends object = SessionData> {
       this.#emit("rejected", { reason: "signature" });
       return this.#fresh(secure, true, false);
     }
-    return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure);
+    return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure, trace);
   }
 
   /**
@@ -385,36 +395,42 @@ export class SessionManager<D extends object = SessionData> {
    * keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
    */
   #get(id: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
-    return this.#versioned ? this.#call("get", () => this.store.getVersioned!(id, ttl)) : this.#call("get", () => this.store.get(id, ttl));
+    const key = this.#keyOf(id);
+    return this.#versioned ? this.#store("get", key, () => this.store.getVersioned!(key, ttl)) : this.#store("get", key, () => this.store.get(key, ttl));
   }
 
   /** The store half of {@link loadNow}: read the record of a verified id. */
-  async #read(id: string, resign: boolean, secure: boolean): Promise<Session<D>> {
+  async #read(id: string, resign: boolean, secure: boolean, trace: LoadTraceContext | undefined): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
+    if (trace !== undefined) trace.session = this.#hash(id);
     try {
       found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
     } catch (err) {
+      if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
       throw err;
     }
     if (found === null) {
+      if (trace !== undefined) trace.outcome = "miss";
       this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
       this.#emit("rejected", { reason: "unknown" });
       return this.#fresh(secure, true, false);
     }
     const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded = this.#codec.decode(raw, now);
+    const decoded = this.#codec.decode(raw, now, this.#keyOf(id));
     if (!decoded) {
+      if (trace !== undefined) trace.outcome = "corrupt";
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
       this.#emit("rejected", { reason: "corrupt" });
       return this.#fresh(secure, true, false);
     }
     const remainingMs = decoded.meta.expiresAt - now;
     if (remainingMs <= 0) {
+      if (trace !== undefined) trace.outcome = "expired";
       this.#log("debug", "session.expired", "session is past its absolute deadline", id);
-      this.#emit("expired", { session: hashId(id) });
-      await this.#call("destroy", () => this.store.destroy(id)).catch((err: unknown) => {
+      this.#emit("expired", { session: this.#hash(id) });
+      await this.#store("destroy", this.#keyOf(id), () => this.store.destroy(this.#keyOf(id))).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
       return this.#fresh(secure, true, false);
@@ -431,7 +447,7 @@ export class SessionManager<D extends object = SessionData> {
       secure,
       sendCookie: resign,
       clearCookie: false,
-      refresh: this.#convertLegacy && decoded.legacy,
+      refresh: (this.#convertLegacy && decoded.legacy) || decoded.reseal === true,
       forceSave: false,
       disabled: false,
       manager: this as SessionManager<never>,
@@ -442,8 +458,9 @@ export class SessionManager<D extends object = SessionData> {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
       if (remainingMs < this.idleTimeout * 1000) {
         try {
-          await this.#call("touch", () => this.store.touch(id, Math.ceil(remainingMs / 1000)));
+          await this.#store("touch", this.#keyOf(id), () => this.store.touch(this.#keyOf(id), Math.ceil(remainingMs / 1000)));
         } catch (err) {
+          if (trace !== undefined) trace.outcome = "error";
           if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
           throw err;
         }
@@ -470,6 +487,7 @@ export class SessionManager<D extends object = SessionData> {
    * promise when the store must be written. Never throws: a failure is a rejected promise.
    */
   commitNow(session: Session<D>): CommitResult | Promise<CommitResult> {
+    if (!this.#tracingCommit && traced(commitChannel)) return this.#traceCommit(session);
     try {
       const state = stateOf(session);
       if (state.disabled) return NO_COOKIE;
@@ -491,7 +509,9 @@ export class SessionManager<D extends object = SessionData> {
     let wrote: boolean;
     try {
       wrote = await this.#write(session, state, false, data, dataText);
+      if (state.commitTrace !== undefined) state.commitTrace.outcome = wrote ? "written" : "unchanged";
     } catch (err) {
+      if (state.commitTrace !== undefined) state.commitTrace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return NO_COOKIE;
       throw err;
     }
@@ -501,6 +521,14 @@ export class SessionManager<D extends object = SessionData> {
   /** Sign a session id as the cookie carries it. */
   signId(id: string): string {
     return sign(id, this.#secrets);
+  }
+
+  /**
+   * The hash of a session id as this manager's logs, events, traces and `listSessions` show it (the
+   * id itself is a credential and never appears there).
+   */
+  hashOf(id: string): string {
+    return this.#hash(id);
   }
 
   /** Subscribe to an event; returns the function that unsubscribes. */
@@ -527,17 +555,17 @@ export class SessionManager<D extends object = SessionData> {
     const index = this.#ownerIndex("list an owner's sessions");
     const key = String(owner);
     const currentId = options.current !== undefined ? stateOf(options.current).id : null;
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     const now = Date.now();
     const found = await Promise.all(
       entries.map(async ({ id }) => {
         const [raw, ttl] = await Promise.all([
-          this.#call("get", () => this.store.get(id)),
-          this.store.ttl ? this.#call("ttl", () => this.store.ttl!(id)) : Promise.resolve(null),
+          this.#store("get", id, () => this.store.get(id)),
+          this.store.ttl ? this.#store("ttl", id, () => this.store.ttl!(id)) : Promise.resolve(null),
         ]);
-        const decoded = raw === null ? null : this.#codec.decode(raw, now);
+        const decoded = raw === null ? null : this.#codec.decode(raw, now, id);
         if (!decoded || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
-          await this.#call("owners.remove", () => index.remove(key, id)).catch(noop);
+          await this.#store("owners.remove", id, () => index.remove(key, id)).catch(noop);
           return null;
         }
         const inferred = ttl === null ? 0 : now - (this.idleTimeout - ttl) * 1000;
@@ -546,7 +574,7 @@ export class SessionManager<D extends object = SessionData> {
           createdAt: decoded.meta.createdAt,
           lastActiveAt: Math.min(now, Math.max(decoded.meta.writtenAt, inferred)),
           expiresAt: decoded.meta.expiresAt,
-          current: id === currentId,
+          current: currentId !== null && id === this.#keyOf(currentId),
           metadata: this.#ownerMetadata?.(decoded.data as Partial<D>),
         };
         return session;
@@ -563,14 +591,14 @@ export class SessionManager<D extends object = SessionData> {
     const index = this.#ownerIndex("destroy an owner's sessions");
     const key = String(owner);
     const keep = options.except !== undefined ? stateOf(options.except).id : null;
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     let destroyed = 0;
     await Promise.all(
       entries
-        .filter(({ id }) => id !== keep)
+        .filter(({ id }) => keep === null || id !== this.#keyOf(keep))
         .map(async ({ id }) => {
-          await this.#call("destroy", () => this.store.destroy(id));
-          await this.#call("owners.remove", () => index.remove(key, id));
+          await this.#store("destroy", id, () => this.store.destroy(id));
+          await this.#store("owners.remove", id, () => index.remove(key, id));
           this.#emit("destroyed", { session: hashId(id) });
           destroyed++;
         }),
@@ -582,11 +610,11 @@ export class SessionManager<D extends object = SessionData> {
   async destroyOwnerSession(owner: string | number, sessionHash: string): Promise<boolean> {
     const index = this.#ownerIndex("destroy an owner's session");
     const key = String(owner);
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     const entry = entries.find(({ id }) => hashId(id) === sessionHash);
     if (entry === undefined) return false;
-    await this.#call("destroy", () => this.store.destroy(entry.id));
-    await this.#call("owners.remove", () => index.remove(key, entry.id));
+    await this.#store("destroy", entry.id, () => this.store.destroy(entry.id));
+    await this.#store("owners.remove", entry.id, () => index.remove(key, entry.id));
     this.#emit("destroyed", { session: sessionHash });
     return true;
   }
@@ -608,12 +636,12 @@ export class SessionManager<D extends object = SessionData> {
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
-    if (owner !== undefined) await this.#call("owners.add", () => this.store.owners!.add(owner, id, expiresAt));
+    if (owner !== undefined) await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
   async #unindexOwner(id: string, previous: string | undefined, now: string | undefined): Promise<void> {
-    if (previous !== undefined && previous !== now) await this.#call("owners.remove", () => this.store.owners!.remove(previous, id));
+    if (previous !== undefined && previous !== now) await this.#store("owners.remove", this.#keyOf(id), () => this.store.owners!.remove(previous, this.#keyOf(id)));
   }
 
   // ---- session methods (called through the session object) ----
@@ -627,13 +655,13 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
     if (state.persisted && old !== null) {
-      await this.#call("destroy", () => this.store.destroy(old));
+      await this.#store("destroy", this.#keyOf(old), () => this.store.destroy(this.#keyOf(old)));
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
     this.#reset(state);
     state.forceSave = true;
     state.clearCookie = true;
-    if (old !== null) this.#emit("regenerated", { from: hashId(old) });
+    if (old !== null) this.#emit("regenerated", { from: this.#hash(old) });
   }
 
   /** @internal */
@@ -645,9 +673,9 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
     if (state.persisted && old !== null) {
-      await this.#call("destroy", () => this.store.destroy(old));
+      await this.#store("destroy", this.#keyOf(old), () => this.store.destroy(this.#keyOf(old)));
       await this.#unindexOwner(old, state.meta.owner, undefined);
-      this.#emit("destroyed", { session: hashId(old) });
+      this.#emit("destroyed", { session: this.#hash(old) });
     }
     clearData(session);
     this.#reset(state);
@@ -675,7 +703,7 @@ export class SessionManager<D extends object = SessionData> {
     const found = await this.#get(id, undefined);
     const raw = found === null || typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now);
+    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now, this.#keyOf(id));
     clearData(session);
     if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
@@ -698,7 +726,7 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) return;
     const id = state.id;
     const ttl = this.#ttl(state.meta, Date.now());
-    const ok = ttl > 0 && (await this.#call("touch", () => this.store.touch(id, ttl)));
+    const ok = ttl > 0 && (await this.#store("touch", this.#keyOf(id), () => this.store.touch(this.#keyOf(id), ttl)));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -784,8 +812,8 @@ export class SessionManager<D extends object = SessionData> {
     return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
   }
 
-  #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean): string {
-    const record = this.#codec.encode(meta, dataText, data, secure);
+  #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string {
+    const record = this.#codec.encode(meta, dataText, data, secure, key);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: skip counting when it cannot be over.
     if (record.length * 3 > this.maxSize) {
       const size = Buffer.byteLength(record);
@@ -812,21 +840,21 @@ export class SessionManager<D extends object = SessionData> {
     const id = state.id!;
     if (ttl <= 0) {
       // The absolute deadline passed during the request.
-      await this.#call("destroy", () => this.store.destroy(id));
+      await this.#store("destroy", this.#keyOf(id), () => this.store.destroy(this.#keyOf(id)));
       clearData(session);
       this.#gone(state);
       return false;
     }
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
-    const record = this.#encode(meta, dataText, data, state.secure);
+    const record = this.#encode(meta, dataText, data, state.secure, this.#keyOf(id));
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return wrote;
     }
-    const ok = await this.#call("update", () => this.store.update(id, record, ttl));
+    const ok = await this.#store("update", this.#keyOf(id), () => this.store.update(this.#keyOf(id), record, ttl));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -849,16 +877,17 @@ export class SessionManager<D extends object = SessionData> {
     const owner = this.#ownerOf(data);
     const meta = this.#meta(state.meta, now, owner);
     const ttl = this.#ttl(meta, now);
-    const record = this.#encode(meta, dataText, data, state.secure);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = this.#idOf(state);
+      // Encrypted records are bound to their key: encoded per id drawn.
+      const record = this.#encode(meta, dataText, data, state.secure, this.#keyOf(id));
       await this.#indexOwner(id, owner, meta.expiresAt);
-      if (await this.#call("create", () => this.store.create(id, record, ttl))) {
+      if (await this.#store("create", this.#keyOf(id), () => this.store.create(this.#keyOf(id), record, ttl))) {
         this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
         state.clearCookie = false;
         state.forceSave = false;
-        this.#emit("created", { session: hashId(id) });
+        this.#emit("created", { session: this.#hash(id) });
         return true;
       }
       this.#log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
@@ -873,6 +902,7 @@ export class SessionManager<D extends object = SessionData> {
    */
   async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta): Promise<boolean> {
     const id = state.id!;
+    const key = this.#keyOf(id);
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     // The store's version of `expected`, when it keeps them: lets it write without reading first.
@@ -881,16 +911,17 @@ export class SessionManager<D extends object = SessionData> {
     let attempt = 0;
     for (; attempt < MERGE_ATTEMPTS; attempt++) {
       const ttl = this.#ttl(meta, Date.now());
-      const result = await this.#call("compareAndSet", () =>
-        version === undefined ? cas(id, expected, record, ttl) : cas(id, expected, record, ttl, version),
+      const result = await this.#store("compareAndSet", key, () =>
+        version === undefined ? cas(key, expected, record, ttl) : cas(key, expected, record, ttl, version),
       );
       if (result.status === "written") {
         this.#written(state, meta, dataText, record, result.version);
         return true;
       }
       if (result.status === "missing") break;
-      const current = this.#codec.decode(result.current, Date.now());
+      const current = this.#codec.decode(result.current, Date.now(), key);
       if (!current) break;
+      if (state.commitTrace !== undefined) state.commitTrace.conflicts++;
       changes ??= this.#changes(session, state.loadedText!);
       const merged: Record<string, unknown> = { ...current.data };
       for (const [key, value] of changes) {
@@ -903,7 +934,7 @@ export class SessionManager<D extends object = SessionData> {
       const owner = this.#ownerOf(merged);
       if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
       meta = this.#meta(current.meta, Date.now(), owner);
-      record = this.#encode(meta, dataText, merged, state.secure);
+      record = this.#encode(meta, dataText, merged, state.secure, key);
       clearData(session);
       this.#assignData(session, merged, id);
       if (dataText === current.dataText) {
@@ -958,6 +989,59 @@ export class SessionManager<D extends object = SessionData> {
     return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
+  /** The store key of a session id. */
+  #keyOf(id: string): string {
+    return id;
+  }
+
+  /** The hash of a session that logs, events, traces and listings show: of its store key, never of the id alone. */
+  #hash(id: string): string {
+    return hashId(this.#keyOf(id));
+  }
+
+  /** A store call about the record at `key` (a store key, never an id), traced on `shared-session:store`. */
+  #store<T>(operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+    if (!traced(storeChannel)) return this.#call(operation, run);
+    const context: StoreTraceContext = { store: this.store.name, operation, session: key === undefined ? undefined : hashId(key), outcome: undefined };
+    return trace(storeChannel, context, () => this.#call(operation, run), (c, value) => (c.outcome = storeOutcome(operation, value))) as Promise<T>;
+  }
+
+  #traceLoad(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
+    const context: LoadTraceContext = { session: undefined, outcome: undefined };
+    return trace(loadChannel, context, () => this.#loadNow(cookieHeader, facts, context), (c, session) => {
+      const state = stateOf(session);
+      c.outcome ??= !state.isNew ? "hit" : state.clearCookie ? "rejected" : "none";
+    });
+  }
+
+  #traceCommit(session: Session<D>): CommitResult | Promise<CommitResult> {
+    const state = SessionImpl.of(session);
+    if (state === undefined) return this.commitNow(session);
+    const context: CommitTraceContext = { session: undefined, outcome: undefined, conflicts: 0 };
+    const persisted = state.persisted;
+    state.commitTrace = context;
+    return trace(
+      commitChannel,
+      context,
+      () => {
+        this.#tracingCommit = true;
+        try {
+          return this.commitNow(session);
+        } finally {
+          this.#tracingCommit = false;
+        }
+      },
+      (c) => {
+        state.commitTrace = undefined;
+        if (state.id !== null && state.persisted) c.session = this.#hash(state.id);
+        if (c.outcome === "error") return;
+        if (!state.persisted) c.outcome = persisted ? "gone" : "none";
+        else if (!persisted) c.outcome = "created";
+        else c.outcome ??= "unchanged";
+      },
+    );
+  }
+
   /**
    * Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}.
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
@@ -996,7 +1080,7 @@ export class SessionManager<D extends object = SessionData> {
   #log(level: SessionLogEntry["level"], event: string, message: string, id?: string, error?: unknown): void {
     if (this.#logger === undefined) return;
     const entry: { -readonly [K in keyof SessionLogEntry]: SessionLogEntry[K] } = { level, event, message };
-    if (id !== undefined) entry.session = hashId(id);
+    if (id !== undefined) entry.session = this.#hash(id);
     if (error !== undefined) entry.error = error;
     try {
       this.#logger(entry);
