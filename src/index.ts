@@ -7,3 +7,4 @@ export type { DecodedRecord, RecordMeta, Serializer } from "./core/record.js";
 export type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "./core/store.js";
 export type { DataKey, ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./core/types.js";
 export type { CommitTraceContext, LoadTraceContext, StoreTraceContext } from "./core/tracing.js";
+export type { EncryptionOptions } from "./core/encryption.js";

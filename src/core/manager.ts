@@ -3,6 +3,7 @@ import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
+import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encryption.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
@@ -90,6 +91,12 @@ export interface SessionOptions<D extends object = SessionData> {
    * New sessions always get our ids. Needs the JSON serializer.
    */
   compat?: "express-session" | "express-session-read";
+  /**
+   * Encrypt session data at rest with AES-256-GCM (the metadata line stays readable). The first key
+   * encrypts, all decrypt; a record under an older key is rewritten under the first when next read.
+   * A record no key opens reads as corrupt: a fresh session and a log line. Not with `compat`.
+   */
+  encryption?: EncryptionOptions;
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -344,7 +351,11 @@ export class SessionManager<D extends object = SessionData> {
       },
       absoluteTimeout: this.absoluteTimeout,
     };
+    if (options.encryption !== undefined && compat !== undefined) {
+      throw new SessionConfigError("encryption cannot be used with compat: express-session reads and writes plaintext records");
+    }
     this.#codec = compat === undefined ? nativeCodec(context) : expressSessionCodec(context, compat === "express-session");
+    if (options.encryption !== undefined) this.#codec = encryptedCodec(this.#codec, new RecordCipher(options.encryption), serializer);
     this.#convertLegacy = compat === "express-session-read";
   }
 
@@ -529,6 +540,11 @@ export class SessionManager<D extends object = SessionData> {
    */
   hashOf(id: string): string {
     return this.#hash(id);
+  }
+
+  /** The key under which the store holds the record of session `id` (before the store's own prefix). */
+  storeKeyOf(id: string): string {
+    return this.#keyOf(id);
   }
 
   /** Subscribe to an event; returns the function that unsubscribes. */
