@@ -7,6 +7,7 @@ import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encrypti
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from "./format.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
+import { storeKeys } from "./store-key.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
@@ -97,6 +98,14 @@ export interface SessionOptions<D extends object = SessionData> {
    * A record no key opens reads as corrupt: a fresh session and a log line. Not with `compat`.
    */
   encryption?: EncryptionOptions;
+  /**
+   * Secret of the keyed hash (HMAC-SHA256) that names each record in the store instead of its
+   * session id, so the store's keys hold no live credential. Changing it orphans every session.
+   * The default, the LAST entry of `secret`, survives the usual rotation (a new secret goes first);
+   * before dropping that entry, pass it here. Ignored with `compat` (records keyed by the raw id).
+   * @default the last entry of `secret`
+   */
+  storeKeySecret?: string;
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -115,7 +124,7 @@ export interface CommitResult {
 
 /** One live session of an owner, as {@link SessionManager.listSessions} reports it. */
 export interface OwnerSession {
-  /** Hash of the session id (the id itself is a credential and never leaves the manager). */
+  /** The session's hash, {@link SessionManager.hashOf} (the id itself is a credential and never leaves the manager). */
   readonly session: string;
   /** Unix ms. */
   readonly createdAt: number;
@@ -357,6 +366,8 @@ export class SessionManager<D extends object = SessionData> {
     this.#codec = compat === undefined ? nativeCodec(context) : expressSessionCodec(context, compat === "express-session");
     if (options.encryption !== undefined) this.#codec = encryptedCodec(this.#codec, new RecordCipher(options.encryption), serializer);
     this.#convertLegacy = compat === "express-session-read";
+    // express-session's layout keys records by the raw id, as connect-redis does.
+    if (compat === undefined) this.#keyOf = storeKeys(options.storeKeySecret ?? this.#secrets[this.#secrets.length - 1]!);
   }
 
   /**
@@ -555,7 +566,10 @@ export class SessionManager<D extends object = SessionData> {
     return () => set.delete(listener as (payload: never) => void);
   }
 
-  /** Every id the store holds. Throws {@link UnsupportedOperationError} when the store cannot list. */
+  /**
+   * Every session the store holds, by store key (a keyed hash of its id, see {@link storeKeyOf}; the
+   * id itself in `compat` modes). Throws {@link UnsupportedOperationError} when the store cannot list.
+   */
   async *listIds(): AsyncIterable<string> {
     if (!this.store.capabilities.list || typeof this.store.list !== "function") {
       throw new UnsupportedOperationError(this.store.name, "list sessions", "listing");
@@ -1005,10 +1019,8 @@ export class SessionManager<D extends object = SessionData> {
     return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
-  /** The store key of a session id. */
-  #keyOf(id: string): string {
-    return id;
-  }
+  /** The store key of a session id: a keyed hash of it, or the id itself in `compat` modes. */
+  readonly #keyOf: (id: string) => string = (id) => id;
 
   /** The hash of a session that logs, events, traces and listings show: of its store key, never of the id alone. */
   #hash(id: string): string {
