@@ -8,3 +8,4 @@ export type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCa
 export type { DataKey, ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./core/types.js";
 export type { CommitTraceContext, LoadTraceContext, StoreTraceContext } from "./core/tracing.js";
 export type { EncryptionOptions } from "./core/encryption.js";
+export type { HeaderCarrierOptions } from "./core/header-carrier.js";

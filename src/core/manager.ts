@@ -8,6 +8,7 @@ import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord } from 
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
+import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
@@ -106,6 +107,13 @@ export interface SessionOptions<D extends object = SessionData> {
    * @default the last entry of `secret`
    */
   storeKeySecret?: string;
+  /**
+   * Also carry the session in a request header, for API and mobile clients without a cookie jar:
+   * `Authorization: Bearer <signed id>` by default, or a named header. The token is checked exactly
+   * like the cookie; it is handed out in a response header (`x-session-token` by default) when a
+   * session is created or its id changes. When a request carries the header, the cookie is ignored.
+   */
+  header?: HeaderCarrierOptions;
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -114,12 +122,16 @@ export interface SessionOptions<D extends object = SessionData> {
 export interface RequestFacts {
   /** The request reached the app over HTTPS, as the framework decides (trust proxy). */
   readonly secure: boolean;
+  /** Value of the request header named {@link SessionManager.headerName} (the `header` option), if any. */
+  readonly header?: string | readonly string[] | null | undefined;
 }
 
 /** What a binding must do after commit. */
 export interface CommitResult {
   /** Value for one `Set-Cookie` header, or `undefined` for none. */
   readonly setCookie: string | undefined;
+  /** With the `header` option: a response header to set, `[name, token]`, when the session got a new token. */
+  readonly setHeader?: readonly [name: string, value: string];
 }
 
 /** One live session of an owner, as {@link SessionManager.listSessions} reports it. */
@@ -203,6 +215,8 @@ interface State {
   forceSave: boolean;
   /** The store failed at load under `onStoreError: "continue"`: never write. */
   disabled: boolean;
+  /** The request carried the session in the `header` option's header: answer there, not in a cookie. */
+  viaHeader?: boolean;
   /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
   commitTrace?: CommitTraceContext | undefined;
   readonly manager: SessionManager<never>;
@@ -271,6 +285,9 @@ export class SessionManager<D extends object = SessionData> {
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
+  readonly #header: HeaderCarrier | undefined;
+  /** Request header the bindings pass to `load` as `facts.header` (lower case), when the `header` option is set. */
+  readonly headerName: string | undefined;
   /** `commitNow` is running inside its own trace (it traces itself when subscribed). */
   #tracingCommit = false;
 
@@ -366,6 +383,8 @@ export class SessionManager<D extends object = SessionData> {
     this.#codec = compat === undefined ? nativeCodec(context) : expressSessionCodec(context, compat === "express-session");
     if (options.encryption !== undefined) this.#codec = encryptedCodec(this.#codec, new RecordCipher(options.encryption), serializer);
     this.#convertLegacy = compat === "express-session-read";
+    this.#header = resolveHeaderCarrier(options.header);
+    this.headerName = this.#header?.request;
     // express-session's layout keys records by the raw id, as connect-redis does.
     if (compat === undefined) this.#keyOf = storeKeys(options.storeKeySecret ?? this.#secrets[this.#secrets.length - 1]!);
   }
@@ -397,6 +416,10 @@ export class SessionManager<D extends object = SessionData> {
 
   #loadNow(cookieHeader: string | null | undefined, facts: RequestFacts, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
     const secure = this.#cookie.secure ?? facts.secure === true;
+    if (this.#header !== undefined) {
+      const token = this.#header.read(facts.header);
+      if (token !== undefined) return this.#loadToken(token, secure, trace);
+    }
     const values = cookieValues(cookieHeader, this.cookieName);
     if (values.length === 0) return this.#fresh(secure, false, false);
     let verified = null;
@@ -410,6 +433,22 @@ export class SessionManager<D extends object = SessionData> {
       return this.#fresh(secure, true, false);
     }
     return this.#read(verified.id, verified.secretIndex > 0 || (this.#convertLegacy && verified.legacy), secure, trace);
+  }
+
+  /** {@link loadNow} for a token from the `header` option's header: the cookie is not looked at. */
+  #loadToken(token: string | null, secure: boolean, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
+    const verified = token === null ? null : this.#codec.readCookie(token);
+    if (verified === null) {
+      this.#log("debug", "header.rejected", "session header failed the signature or id format check; starting a fresh session");
+      this.#emit("rejected", { reason: "signature" });
+      const session = this.#fresh(secure, false, false);
+      stateOf(session).viaHeader = true;
+      return session;
+    }
+    return this.#read(verified.id, verified.secretIndex > 0, secure, trace).then((session) => {
+      stateOf(session).viaHeader = true;
+      return session;
+    });
   }
 
   /**
@@ -518,8 +557,7 @@ export class SessionManager<D extends object = SessionData> {
       // Nothing to write: settled without a store call. The conditions are those under which
       // #write returns false at once.
       if (state.persisted ? dataText === state.loadedText && !state.refresh : dataText === this.#emptyText && !state.forceSave) {
-        const setCookie = this.#cookieFor(state, false);
-        return setCookie === undefined ? NO_COOKIE : { setCookie };
+        return this.#result(state, false);
       }
       return this.#commitWrite(session, state, data, dataText);
     } catch (err) {
@@ -537,7 +575,17 @@ export class SessionManager<D extends object = SessionData> {
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return NO_COOKIE;
       throw err;
     }
-    return { setCookie: this.#cookieFor(state, wrote) };
+    return this.#result(state, wrote);
+  }
+
+  /** What the binding sends: the cookie, and with the `header` option the token of a new or re-signed id. */
+  #result(state: State, wrote: boolean): CommitResult {
+    const token = this.#header !== undefined && state.sendCookie && state.persisted && state.id !== null ? this.signId(state.id) : undefined;
+    const cookie = this.#cookieFor(state, wrote);
+    // A request that came with the header gets its answer there; a cookie would be set for nobody.
+    const setCookie = state.viaHeader === true ? undefined : cookie;
+    if (token !== undefined) return { setCookie, setHeader: [this.#header!.response, token] };
+    return setCookie === undefined ? NO_COOKIE : { setCookie };
   }
 
   /** Sign a session id as the cookie carries it. */
