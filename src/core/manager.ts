@@ -452,20 +452,20 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /**
-   * Read the record of `id` for a request that may write it back: with its version when the store
-   * keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
+   * Read the record at store `key` for a request that may write it back: with its version when the
+   * store keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
    */
-  #get(id: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
-    const key = this.#keyOf(id);
+  #get(key: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
     return this.#versioned ? this.#store("get", key, () => this.store.getVersioned!(key, ttl)) : this.#store("get", key, () => this.store.get(key, ttl));
   }
 
   /** The store half of {@link loadNow}: read the record of a verified id. */
   async #read(id: string, resign: boolean, secure: boolean, trace: LoadTraceContext | undefined): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
-    if (trace !== undefined) trace.session = this.#hash(id);
+    const key = this.#keyOf(id);
+    if (trace !== undefined) trace.session = hashId(key);
     try {
-      found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
+      found = await this.#get(key, this.#refreshOnGet ? this.idleTimeout : undefined);
     } catch (err) {
       if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -479,7 +479,7 @@ export class SessionManager<D extends object = SessionData> {
     }
     const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded = this.#codec.decode(raw, now, this.#keyOf(id));
+    const decoded = this.#codec.decode(raw, now, key);
     if (!decoded) {
       if (trace !== undefined) trace.outcome = "corrupt";
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
@@ -491,7 +491,7 @@ export class SessionManager<D extends object = SessionData> {
       if (trace !== undefined) trace.outcome = "expired";
       this.#log("debug", "session.expired", "session is past its absolute deadline", id);
       this.#emit("expired", { session: this.#hash(id) });
-      await this.#store("destroy", this.#keyOf(id), () => this.store.destroy(this.#keyOf(id))).catch((err: unknown) => {
+      await this.#store("destroy", key, () => this.store.destroy(key)).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
       return this.#fresh(secure, true, false);
@@ -519,7 +519,7 @@ export class SessionManager<D extends object = SessionData> {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
       if (remainingMs < this.idleTimeout * 1000) {
         try {
-          await this.#store("touch", this.#keyOf(id), () => this.store.touch(this.#keyOf(id), Math.ceil(remainingMs / 1000)));
+          await this.#store("touch", key, () => this.store.touch(key, Math.ceil(remainingMs / 1000)));
         } catch (err) {
           if (trace !== undefined) trace.outcome = "error";
           if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -733,7 +733,8 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
     if (state.persisted && old !== null) {
-      await this.#store("destroy", this.#keyOf(old), () => this.store.destroy(this.#keyOf(old)));
+      const key = this.#keyOf(old);
+      await this.#store("destroy", key, () => this.store.destroy(key));
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
     this.#reset(state);
@@ -751,7 +752,8 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
     if (state.persisted && old !== null) {
-      await this.#store("destroy", this.#keyOf(old), () => this.store.destroy(this.#keyOf(old)));
+      const key = this.#keyOf(old);
+      await this.#store("destroy", key, () => this.store.destroy(key));
       await this.#unindexOwner(old, state.meta.owner, undefined);
       this.#emit("destroyed", { session: this.#hash(old) });
     }
@@ -778,10 +780,11 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     if (!state.persisted || state.id === null) return;
     const id = state.id;
-    const found = await this.#get(id, undefined);
+    const key = this.#keyOf(id);
+    const found = await this.#get(key, undefined);
     const raw = found === null || typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now, this.#keyOf(id));
+    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now, key);
     clearData(session);
     if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
@@ -804,7 +807,8 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) return;
     const id = state.id;
     const ttl = this.#ttl(state.meta, Date.now());
-    const ok = ttl > 0 && (await this.#store("touch", this.#keyOf(id), () => this.store.touch(this.#keyOf(id), ttl)));
+    const key = this.#keyOf(id);
+    const ok = ttl > 0 && (await this.#store("touch", key, () => this.store.touch(key, ttl)));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -916,23 +920,24 @@ export class SessionManager<D extends object = SessionData> {
     const now = Date.now();
     const ttl = this.#ttl(state.meta, now);
     const id = state.id!;
+    const key = this.#keyOf(id);
     if (ttl <= 0) {
       // The absolute deadline passed during the request.
-      await this.#store("destroy", this.#keyOf(id), () => this.store.destroy(this.#keyOf(id)));
+      await this.#store("destroy", key, () => this.store.destroy(key));
       clearData(session);
       this.#gone(state);
       return false;
     }
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
-    const record = this.#encode(meta, dataText, data, state.secure, this.#keyOf(id));
+    const record = this.#encode(meta, dataText, data, state.secure, key);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await this.#compareAndSet(session, state, dataText, record, meta);
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return wrote;
     }
-    const ok = await this.#store("update", this.#keyOf(id), () => this.store.update(this.#keyOf(id), record, ttl));
+    const ok = await this.#store("update", key, () => this.store.update(key, record, ttl));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -957,10 +962,11 @@ export class SessionManager<D extends object = SessionData> {
     const ttl = this.#ttl(meta, now);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = this.#idOf(state);
+      const key = this.#keyOf(id);
       // Encrypted records are bound to their key: encoded per id drawn.
-      const record = this.#encode(meta, dataText, data, state.secure, this.#keyOf(id));
+      const record = this.#encode(meta, dataText, data, state.secure, key);
       await this.#indexOwner(id, owner, meta.expiresAt);
-      if (await this.#store("create", this.#keyOf(id), () => this.store.create(this.#keyOf(id), record, ttl))) {
+      if (await this.#store("create", key, () => this.store.create(key, record, ttl))) {
         this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
         state.clearCookie = false;
