@@ -222,7 +222,10 @@ interface State {
   readonly manager: SessionManager<never>;
 }
 
-/** Hash of an id for logs and events: never the id itself. */
+/**
+ * 16 hex digits of SHA-256 of `value`: never the value itself. The manager's logs, events, traces and
+ * listings show `hashId(storeKey)`, which {@link SessionManager.hashOf} computes from an id.
+ */
 export function hashId(id: string): string {
   return createHash("sha256").update(id).digest("hex").slice(0, 16);
 }
