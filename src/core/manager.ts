@@ -442,6 +442,7 @@ export class SessionManager<D extends object = SessionData> {
   #loadToken(token: string | null, secure: boolean, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
     const verified = token === null ? null : this.#codec.readCookie(token);
     if (verified === null) {
+      if (trace !== undefined) trace.outcome = "rejected";
       this.#log("debug", "header.rejected", "session header failed the signature or id format check; starting a fresh session");
       this.#emit("rejected", { reason: "signature" });
       const session = this.#fresh(secure, false, false);

@@ -169,6 +169,22 @@ describe("tracing channels: conflicts and failures", () => {
     expect({ a: merged.a, b: merged.b }).toEqual({ a: 2, b: 3 });
   });
 
+  it("traces a session carried in a header like one carried in a cookie", async () => {
+    const manager = createSessionManager<{ n?: number }>({ store: store(), secret: SECRET, header: {} });
+    const session = await manager.load(undefined, { secure: false });
+    session.n = 1;
+    const { setHeader } = await manager.commit(session);
+    tap = subscribe();
+    const hash = manager.hashOf(session.id);
+    expect((await manager.load(undefined, { secure: false, header: `Bearer ${setHeader![1]}` })).n).toBe(1);
+    await manager.load(undefined, { secure: false, header: "Bearer forged.token" });
+    expect(ended(tap.messages, "load")).toEqual([
+      { session: hash, outcome: "hit" },
+      { session: undefined, outcome: "rejected" },
+    ]);
+    for (const message of tap.messages) expect(message.text).not.toContain(session.id);
+  });
+
   it("reports a failed store call as an error on the store and load channels, without the id", async () => {
     const client = tracked(createRedisClient(services().redis.url));
     const manager = createSessionManager<{ x?: number }>({ store: new RedisStore({ client, prefix: uniquePrefix("tracing-down") }), secret: SECRET });
