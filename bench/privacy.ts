@@ -47,7 +47,6 @@ const VARIANTS: readonly Variant[] = [
   { name: "default", options: {} },
   { name: "tracing subscribed (3 channels, no-op handlers)", options: {}, subscribe: true },
   { name: "encryption (AES-256-GCM)", options: { encryption: { keys: [randomBytes(32)] } } },
-  { name: "compat: express-session-read (store key = id)", options: { compat: "express-session-read" } },
 ];
 
 const noop = () => undefined;

@@ -388,8 +388,9 @@ export class SessionManager<D extends object = SessionData> {
     this.#convertLegacy = compat === "express-session-read";
     this.#header = resolveHeaderCarrier(options.header);
     this.headerName = this.#header?.request;
-    // express-session's layout keys records by the raw id, as connect-redis does.
-    if (compat === undefined) this.#keyOf = storeKeys(options.storeKeySecret ?? this.#secrets[this.#secrets.length - 1]!);
+    // Shared with express-session processes, records stay under the raw id, as connect-redis keys them;
+    // "express-session-read" moves each to its hashed key as it is used (see #moveLegacy).
+    if (compat !== "express-session") this.#keyOf = storeKeys(options.storeKeySecret ?? this.#secrets[this.#secrets.length - 1]!);
   }
 
   /**
@@ -463,6 +464,30 @@ export class SessionManager<D extends object = SessionData> {
     return this.#versioned ? this.#store("get", key, () => this.store.getVersioned!(key, ttl)) : this.#store("get", key, () => this.store.get(key, ttl));
   }
 
+  /**
+   * `"express-session-read"`: a record still under its raw id (connect-redis's layout, written by
+   * express-session or in step 1) moves to its hashed key, with its owner index entry, and is read
+   * from there. Costs one more read for an id found under neither, during the migration only.
+   */
+  async #moveLegacy(id: string, key: string): Promise<string | null> {
+    const raw = await this.#store("get", id, () => this.store.get(id));
+    if (raw === null) return null;
+    const now = Date.now();
+    const decoded = this.#codec.decode(raw, now, key);
+    const ttl = decoded === null ? 0 : this.#ttl(decoded.meta, now);
+    // Corrupt or past its deadline: #read says so, and the record's TTL removes it.
+    if (decoded === null || ttl <= 0) return raw;
+    const owner = this.#owner === undefined ? undefined : decoded.meta.owner;
+    await this.#indexOwner(id, owner, decoded.meta.expiresAt);
+    const moved = await this.#store("create", key, () => this.store.create(key, raw, ttl));
+    await this.#store("destroy", id, () => this.store.destroy(id));
+    if (owner !== undefined) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
+    if (moved) return raw;
+    // Another request moved it first.
+    const current = await this.#get(key, undefined);
+    return current === null || typeof current === "string" ? current : current.record;
+  }
+
   /** The store half of {@link loadNow}: read the record of a verified id. */
   async #read(id: string, resign: boolean, secure: boolean, trace: LoadTraceContext | undefined): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
@@ -470,6 +495,7 @@ export class SessionManager<D extends object = SessionData> {
     if (trace !== undefined) trace.session = hashId(key);
     try {
       found = await this.#get(key, this.#refreshOnGet ? this.idleTimeout : undefined);
+      if (found === null && this.#convertLegacy) found = await this.#moveLegacy(id, key);
     } catch (err) {
       if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
