@@ -103,7 +103,8 @@ export interface SessionOptions<D extends object = SessionData> {
    * Secret of the keyed hash (HMAC-SHA256) that names each record in the store instead of its
    * session id, so the store's keys hold no live credential. Changing it orphans every session.
    * The default, the LAST entry of `secret`, survives the usual rotation (a new secret goes first);
-   * before dropping that entry, pass it here. Ignored with `compat` (records keyed by the raw id).
+   * before dropping that entry, pass it here. Unused with `compat: "express-session"` (records keyed by
+   * the raw id, as connect-redis keys them).
    * @default the last entry of `secret`
    */
   storeKeySecret?: string;
@@ -646,7 +647,7 @@ export class SessionManager<D extends object = SessionData> {
 
   /**
    * Every session the store holds, by store key (a keyed hash of its id, see {@link storeKeyOf}; the
-   * id itself in `compat` modes). Throws {@link UnsupportedOperationError} when the store cannot list.
+   * id itself for records in connect-redis's layout). Throws {@link UnsupportedOperationError} when the store cannot list.
    */
   async *listIds(): AsyncIterable<string> {
     if (!this.store.capabilities.list || typeof this.store.list !== "function") {
@@ -1103,7 +1104,7 @@ export class SessionManager<D extends object = SessionData> {
     return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
-  /** The store key of a session id: a keyed hash of it, or the id itself in `compat` modes. */
+  /** The store key of a session id: a keyed hash of it, or the id itself with `compat: "express-session"`. */
   readonly #keyOf: (id: string) => string = (id) => id;
 
   /** The hash of a session that logs, events, traces and listings show: of its store key, never of the id alone. */
