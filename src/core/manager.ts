@@ -1128,22 +1128,23 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #traceCommit(session: Session<D>): CommitResult | Promise<CommitResult> {
+    const untraced = (): CommitResult | Promise<CommitResult> => {
+      this.#tracingCommit = true;
+      try {
+        return this.commitNow(session);
+      } finally {
+        this.#tracingCommit = false;
+      }
+    };
     const state = SessionImpl.of(session);
-    if (state === undefined) return this.commitNow(session);
+    if (state === undefined) return untraced(); // not a session: commitNow's own error
     const context: CommitTraceContext = { session: undefined, outcome: undefined, conflicts: 0 };
     const persisted = state.persisted;
     state.commitTrace = context;
     return trace(
       commitChannel,
       context,
-      () => {
-        this.#tracingCommit = true;
-        try {
-          return this.commitNow(session);
-        } finally {
-          this.#tracingCommit = false;
-        }
-      },
+      untraced,
       (c) => {
         state.commitTrace = undefined;
         if (state.id !== null && state.persisted) c.session = this.#hash(state.id);
