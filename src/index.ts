@@ -6,3 +6,6 @@ export { decodeRecord, encodeRecord, jsonSerializer, RECORD_VERSION } from "./co
 export type { DecodedRecord, RecordMeta, Serializer } from "./core/record.js";
 export type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "./core/store.js";
 export type { DataKey, RegenerateOptions, ReservedKey, Session, SessionApi, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./core/types.js";
+export type { CommitTraceContext, LoadTraceContext, StoreTraceContext } from "./core/tracing.js";
+export type { EncryptionOptions } from "./core/encryption.js";
+export type { HeaderCarrierOptions } from "./core/header-carrier.js";

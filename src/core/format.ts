@@ -12,6 +12,8 @@ export interface LoadedRecord {
   readonly legacy: boolean;
   /** An express-session record without our metadata: its deadline was just assigned and must be stored. */
   readonly deadlineAssigned?: boolean;
+  /** Encrypted under a key other than the first: rewrite it under the first. */
+  readonly reseal?: boolean;
 }
 
 export interface ReadCookie extends Verified {
@@ -23,8 +25,9 @@ export interface ReadCookie extends Verified {
 export interface Codec {
   readCookie(value: string): ReadCookie | null;
   writeCookie(id: string): string;
-  decode(raw: string, now: number): LoadedRecord | null;
-  encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean): string;
+  /** `key` is the record's store key (what an encrypted record is bound to). */
+  decode(raw: string, now: number, key: string): LoadedRecord | null;
+  encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string;
 }
 
 export interface CodecContext {
@@ -81,8 +84,8 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: true };
     },
     writeCookie: (id) => (writeLegacy ? encodeURIComponent(`s:${sign(id, ctx.secrets)}`) : sign(id, ctx.secrets)),
-    decode(raw, now) {
-      if (raw.startsWith('{"v":')) return native.decode(raw, now);
+    decode(raw, now, key) {
+      if (raw.startsWith('{"v":')) return native.decode(raw, now, key);
       const parsed = parseData(jsonSerializer, raw);
       if (!parsed || typeof parsed.cookie !== "object" || parsed.cookie === null) return null;
       const { cookie, [LEGACY_META_KEY]: ours, ...data } = parsed;
@@ -95,8 +98,8 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
       const assigned = { createdAt, expiresAt: createdAt + ctx.absoluteTimeout * 1000, writtenAt: now };
       return { meta: assigned, dataText: ctx.serializer.stringify(data), data, legacy: true, deadlineAssigned: true };
     },
-    encode(meta, dataText, data, secure) {
-      if (!writeLegacy) return native.encode(meta, dataText, data, secure);
+    encode(meta, dataText, data, secure, key) {
+      if (!writeLegacy) return native.encode(meta, dataText, data, secure, key);
       const maxAge = ctx.cookie.maxAge;
       const o = ctx.cookieOptions;
       // The cookie object express-session rebuilds its Cookie from (it crashes without one).

@@ -3,11 +3,15 @@ import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
 import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
+import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encryption.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
+import { storeKeys } from "./store-key.js";
+import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
+import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
 import type { ReservedKey, Session, SessionCallback, SessionData, SessionLogEntry, SessionLogger } from "./types.js";
 
 /** Options of {@link createSessionManager}; every binding takes the same ones. */
@@ -90,6 +94,28 @@ export interface SessionOptions<D extends object = SessionData> {
    * New sessions always get our ids. Needs the JSON serializer.
    */
   compat?: "express-session" | "express-session-read";
+  /**
+   * Encrypt session data at rest with AES-256-GCM (the metadata line stays readable). The first key
+   * encrypts, all decrypt; a record under an older key is rewritten under the first when next read.
+   * A record no key opens reads as corrupt: a fresh session and a log line. Not with `compat`.
+   */
+  encryption?: EncryptionOptions;
+  /**
+   * Secret of the keyed hash (HMAC-SHA256) that names each record in the store instead of its
+   * session id, so the store's keys hold no live credential. Changing it orphans every session.
+   * The default, the LAST entry of `secret`, survives the usual rotation (a new secret goes first);
+   * before dropping that entry, pass it here. Unused with `compat: "express-session"` (records keyed by
+   * the raw id, as connect-redis keys them).
+   * @default the last entry of `secret`
+   */
+  storeKeySecret?: string;
+  /**
+   * Also carry the session in a request header, for API and mobile clients without a cookie jar:
+   * `Authorization: Bearer <signed id>` by default, or a named header. The token is checked exactly
+   * like the cookie; it is handed out in a response header (`x-session-token` by default) when a
+   * session is created or its id changes. When a request carries the header, the cookie is ignored.
+   */
+  header?: HeaderCarrierOptions;
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -98,17 +124,21 @@ export interface SessionOptions<D extends object = SessionData> {
 export interface RequestFacts {
   /** The request reached the app over HTTPS, as the framework decides (trust proxy). */
   readonly secure: boolean;
+  /** Value of the request header named {@link SessionManager.headerName} (the `header` option), if any. */
+  readonly header?: string | readonly string[] | null | undefined;
 }
 
 /** What a binding must do after commit. */
 export interface CommitResult {
   /** Value for one `Set-Cookie` header, or `undefined` for none. */
   readonly setCookie: string | undefined;
+  /** With the `header` option: a response header to set, `[name, token]`, when the session got a new token. */
+  readonly setHeader?: readonly [name: string, value: string];
 }
 
 /** One live session of an owner, as {@link SessionManager.listSessions} reports it. */
 export interface OwnerSession {
-  /** Hash of the session id (the id itself is a credential and never leaves the manager). */
+  /** The session's hash, {@link SessionManager.hashOf} (the id itself is a credential and never leaves the manager). */
   readonly session: string;
   /** Unix ms. */
   readonly createdAt: number;
@@ -206,10 +236,17 @@ interface State {
   forceSave: boolean;
   /** The store failed at load under `onStoreError: "continue"`: never write. */
   disabled: boolean;
+  /** The request carried the session in the `header` option's header: answer there, not in a cookie. */
+  viaHeader?: boolean;
+  /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
+  commitTrace?: CommitTraceContext | undefined;
   readonly manager: SessionManager<never>;
 }
 
-/** Hash of an id for logs and events: never the id itself. */
+/**
+ * 16 hex digits of SHA-256 of `value`: never the value itself. The manager's logs, events, traces and
+ * listings show `hashId(storeKey)`, which {@link SessionManager.hashOf} computes from an id.
+ */
 export function hashId(id: string): string {
   return createHash("sha256").update(id).digest("hex").slice(0, 16);
 }
@@ -309,6 +346,11 @@ export class SessionManager<D extends object = SessionData> {
   readonly #convertLegacy: boolean;
   /** Compare-and-set writes in flight per session id, and the record the last one left (see #afterOtherWrites). */
   readonly #writes = new Map<string, { tail: Promise<void>; latest: Written | null }>();
+  readonly #header: HeaderCarrier | undefined;
+  /** Request header the bindings pass to `load` as `facts.header` (lower case), when the `header` option is set. */
+  readonly headerName: string | undefined;
+  /** `commitNow` is running inside its own trace (it traces itself when subscribed). */
+  #tracingCommit = false;
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
@@ -398,8 +440,17 @@ export class SessionManager<D extends object = SessionData> {
       },
       absoluteTimeout: this.absoluteTimeout,
     };
+    if (options.encryption !== undefined && compat !== undefined) {
+      throw new SessionConfigError("encryption cannot be used with compat: express-session reads and writes plaintext records");
+    }
     this.#codec = compat === undefined ? nativeCodec(context) : expressSessionCodec(context, compat === "express-session");
+    if (options.encryption !== undefined) this.#codec = encryptedCodec(this.#codec, new RecordCipher(options.encryption), serializer);
     this.#convertLegacy = compat === "express-session-read";
+    this.#header = resolveHeaderCarrier(options.header);
+    this.headerName = this.#header?.request;
+    // Shared with express-session processes, records stay under the raw id, as connect-redis keys them;
+    // "express-session-read" moves each to its hashed key as it is used (see #moveLegacy).
+    if (compat !== "express-session") this.#keyOf = storeKeys(options.storeKeySecret ?? this.#secrets[this.#secrets.length - 1]!);
   }
 
   /**
@@ -423,18 +474,28 @@ export class SessionManager<D extends object = SessionData> {
    * request is measurable in a fast framework.
    */
   loadNow(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
+    if (traced(loadChannel)) return this.#traceLoad(cookieHeader, facts);
+    return this.#loadNow(cookieHeader, facts, undefined);
+  }
+
+  #loadNow(cookieHeader: string | null | undefined, facts: RequestFacts, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
     const secure = this.#cookie.secure ?? facts.secure === true;
+    if (this.#header !== undefined) {
+      const token = this.#header.read(facts.header);
+      if (token !== undefined) return this.#loadToken(token, secure, trace);
+    }
     // At most MAX_COOKIE_VALUES values of our name are looked at: a header stuffed with forged ones
     // costs no more HMACs than that.
     const values = cookieValues(cookieHeader, this.cookieName, MAX_COOKIE_VALUES);
     if (values.length === 0) return this.#fresh(secure, false, false);
     const next = this.#verifiedFrom(values, 0, null);
     if (next === null) {
+      if (trace !== undefined) trace.outcome = "rejected";
       this.#log("debug", "cookie.rejected", "cookie failed the signature or id format check; starting a fresh session");
       this.#emit("rejected", { reason: "signature" });
       return this.#fresh(secure, true, false);
     }
-    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, trace, values, next.index + 1);
   }
 
   /** The first value from `values[from]` on that verifies and names another id than `skip`, with its index. */
@@ -452,50 +513,98 @@ export class SessionManager<D extends object = SessionData> {
    * first, having the longer path or the older creation): try the next, within MAX_COOKIE_VALUES.
    * Nothing found: a fresh session that expires the client's cookie.
    */
-  #readNext(id: string, secure: boolean, values: readonly string[] | undefined, from: number): Session<D> | Promise<Session<D>> {
+  #readNext(id: string, secure: boolean, trace: LoadTraceContext | undefined, values: readonly string[] | undefined, from: number): Session<D> | Promise<Session<D>> {
     const next = values === undefined ? null : this.#verifiedFrom(values, from, id);
     if (next === null) return this.#fresh(secure, true, false);
-    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, values, next.index + 1);
+    return this.#read(next.cookie.id, next.cookie.secretIndex > 0 || (this.#convertLegacy && next.cookie.legacy), secure, trace, values, next.index + 1);
+  }
+
+  /** {@link loadNow} for a token from the `header` option's header: the cookie is not looked at. */
+  #loadToken(token: string | null, secure: boolean, trace: LoadTraceContext | undefined): Session<D> | Promise<Session<D>> {
+    const verified = token === null ? null : this.#codec.readCookie(token);
+    if (verified === null) {
+      if (trace !== undefined) trace.outcome = "rejected";
+      this.#log("debug", "header.rejected", "session header failed the signature or id format check; starting a fresh session");
+      this.#emit("rejected", { reason: "signature" });
+      const session = this.#fresh(secure, false, false);
+      stateOf(session).viaHeader = true;
+      return session;
+    }
+    return this.#read(verified.id, verified.secretIndex > 0, secure, trace).then((session) => {
+      stateOf(session).viaHeader = true;
+      return session;
+    });
   }
 
   /**
-   * Read the record of `id` for a request that may write it back: with its version when the store
-   * keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
+   * Read the record at store `key` for a request that may write it back: with its version when the
+   * store keeps versions (`getVersioned`, only useful with compare-and-set), else the record alone.
    */
-  #get(id: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
-    return this.#versioned ? this.#call("get", () => this.store.getVersioned!(id, ttl)) : this.#call("get", () => this.store.get(id, ttl));
+  #get(key: string, ttl: number | undefined): Promise<string | VersionedRecord | null> {
+    return this.#versioned ? this.#store("get", key, () => this.store.getVersioned!(key, ttl)) : this.#store("get", key, () => this.store.get(key, ttl));
+  }
+
+  /**
+   * `"express-session-read"`: a record still under its raw id (connect-redis's layout, written by
+   * express-session or in step 1) moves to its hashed key, with its owner index entry, and is read
+   * from there. Costs one more read for an id found under neither, during the migration only.
+   */
+  async #moveLegacy(id: string, key: string): Promise<string | null> {
+    const raw = await this.#store("get", id, () => this.store.get(id));
+    if (raw === null) return null;
+    const now = Date.now();
+    const decoded = this.#codec.decode(raw, now, key);
+    const ttl = decoded === null ? 0 : this.#ttl(decoded.meta, now);
+    // Corrupt or past its deadline: #read says so, and the record's TTL removes it.
+    if (decoded === null || ttl <= 0) return raw;
+    const owner = this.#owner === undefined ? undefined : decoded.meta.owner;
+    await this.#indexOwner(id, owner, decoded.meta.expiresAt);
+    const moved = await this.#store("create", key, () => this.store.create(key, raw, ttl));
+    await this.#store("destroy", id, () => this.store.destroy(id));
+    if (owner !== undefined) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
+    if (moved) return raw;
+    // Another request moved it first.
+    const current = await this.#get(key, undefined);
+    return current === null || typeof current === "string" ? current : current.record;
   }
 
   /** The store half of {@link loadNow}: read the record of a verified id. */
-  async #read(id: string, resign: boolean, secure: boolean, values?: readonly string[], from = 0): Promise<Session<D>> {
+  async #read(id: string, resign: boolean, secure: boolean, trace: LoadTraceContext | undefined, values?: readonly string[], from = 0): Promise<Session<D>> {
     let found: string | VersionedRecord | null;
+    const key = this.#keyOf(id);
+    if (trace !== undefined) trace.session = hashId(key);
     try {
-      found = await this.#get(id, this.#refreshOnGet ? this.idleTimeout : undefined);
+      found = await this.#get(key, this.#refreshOnGet ? this.idleTimeout : undefined);
+      if (found === null && this.#convertLegacy) found = await this.#moveLegacy(id, key);
     } catch (err) {
+      if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
       throw err;
     }
     if (found === null) {
+      if (trace !== undefined) trace.outcome = "miss";
       this.#log("debug", "cookie.unknown", "signed id is not in the store (expired or destroyed); starting a fresh session", id);
       this.#emit("rejected", { reason: "unknown" });
-      return this.#readNext(id, secure, values, from);
+      return this.#readNext(id, secure, trace, values, from);
     }
     const raw = typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded = this.#codec.decode(raw, now);
+    const decoded = this.#codec.decode(raw, now, key);
     if (!decoded) {
+      if (trace !== undefined) trace.outcome = "corrupt";
       this.#log("warn", "record.corrupt", "stored record is not a valid session record; treated as missing", id);
       this.#emit("rejected", { reason: "corrupt" });
-      return this.#readNext(id, secure, values, from);
+      return this.#readNext(id, secure, trace, values, from);
     }
     const remainingMs = decoded.meta.expiresAt - now;
     if (remainingMs <= 0) {
+      if (trace !== undefined) trace.outcome = "expired";
       this.#log("debug", "session.expired", "session is past its absolute deadline", id);
-      this.#emit("expired", { session: hashId(id) });
-      await this.#call("destroy", () => this.store.destroy(id)).catch((err: unknown) => {
+      this.#emit("expired", { session: this.#hash(id) });
+      await this.#store("destroy", key, () => this.store.destroy(key)).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
-      return this.#readNext(id, secure, values, from);
+      return this.#readNext(id, secure, trace, values, from);
     }
     const state: State = {
       id,
@@ -510,7 +619,8 @@ export class SessionManager<D extends object = SessionData> {
       sendCookie: resign,
       clearCookie: false,
       // A record an express-session process made has no deadline of ours: write the one just given to it.
-      refresh: (this.#convertLegacy && decoded.legacy) || decoded.deadlineAssigned === true,
+      // A record sealed under an older encryption key: rewrite it under the first.
+      refresh: (this.#convertLegacy && decoded.legacy) || decoded.deadlineAssigned === true || decoded.reseal === true,
       forceSave: false,
       disabled: false,
       manager: this as SessionManager<never>,
@@ -521,8 +631,9 @@ export class SessionManager<D extends object = SessionData> {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
       if (remainingMs < this.idleTimeout * 1000) {
         try {
-          await this.#call("touch", () => this.store.touch(id, Math.ceil(remainingMs / 1000)));
+          await this.#store("touch", key, () => this.store.touch(key, Math.ceil(remainingMs / 1000)));
         } catch (err) {
+          if (trace !== undefined) trace.outcome = "error";
           if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
           throw err;
         }
@@ -549,6 +660,7 @@ export class SessionManager<D extends object = SessionData> {
    * promise when the store must be written. Never throws: a failure is a rejected promise.
    */
   commitNow(session: Session<D>): CommitResult | Promise<CommitResult> {
+    if (!this.#tracingCommit && traced(commitChannel)) return this.#traceCommit(session);
     try {
       const state = stateOf(session);
       if (state.disabled) return NO_COOKIE;
@@ -557,8 +669,7 @@ export class SessionManager<D extends object = SessionData> {
       // Nothing to write: settled without a store call. The conditions are those under which
       // #write returns false at once.
       if (state.persisted ? dataText === state.loadedText && !state.refresh : dataText === this.#emptyText && !state.forceSave) {
-        const setCookie = this.#cookieFor(state, false);
-        return setCookie === undefined ? NO_COOKIE : { setCookie };
+        return this.#result(state, false);
       }
       return this.#commitWrite(session, state, data, dataText);
     } catch (err) {
@@ -570,11 +681,23 @@ export class SessionManager<D extends object = SessionData> {
     let wrote: boolean;
     try {
       wrote = await this.#write(session, state, false, data, dataText);
+      if (state.commitTrace !== undefined) state.commitTrace.outcome = wrote ? "written" : "unchanged";
     } catch (err) {
+      if (state.commitTrace !== undefined) state.commitTrace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return NO_COOKIE;
       throw err;
     }
-    return { setCookie: this.#cookieFor(state, wrote) };
+    return this.#result(state, wrote);
+  }
+
+  /** What the binding sends: the cookie, and with the `header` option the token of a new or re-signed id. */
+  #result(state: State, wrote: boolean): CommitResult {
+    const token = this.#header !== undefined && state.sendCookie && state.persisted && state.id !== null ? this.signId(state.id) : undefined;
+    const cookie = this.#cookieFor(state, wrote);
+    // A request that came with the header gets its answer there; a cookie would be set for nobody.
+    const setCookie = state.viaHeader === true ? undefined : cookie;
+    if (token !== undefined) return { setCookie, setHeader: [this.#header!.response, token] };
+    return setCookie === undefined ? NO_COOKIE : { setCookie };
   }
 
   /** Sign a session id as the cookie carries it. */
@@ -612,6 +735,19 @@ export class SessionManager<D extends object = SessionData> {
     }
   }
 
+  /**
+   * The hash of a session id as this manager's logs, events, traces and `listSessions` show it (the
+   * id itself is a credential and never appears there).
+   */
+  hashOf(id: string): string {
+    return this.#hash(id);
+  }
+
+  /** The key under which the store holds the record of session `id` (before the store's own prefix). */
+  storeKeyOf(id: string): string {
+    return this.#keyOf(id);
+  }
+
   /** Subscribe to an event; returns the function that unsubscribes. */
   on<E extends SessionEventName>(event: E, listener: (payload: SessionEvents[E]) => void): () => void {
     let set = this.#listeners.get(event);
@@ -620,7 +756,10 @@ export class SessionManager<D extends object = SessionData> {
     return () => set.delete(listener as (payload: never) => void);
   }
 
-  /** Every id the store holds. Throws {@link UnsupportedOperationError} when the store cannot list. */
+  /**
+   * Every session the store holds, by store key (a keyed hash of its id, see {@link storeKeyOf}; the
+   * id itself for records in connect-redis's layout). Throws {@link UnsupportedOperationError} when the store cannot list.
+   */
   async *listIds(): AsyncIterable<string> {
     if (!this.store.capabilities.list || typeof this.store.list !== "function") {
       throw new UnsupportedOperationError(this.store.name, "list sessions", "listing");
@@ -636,17 +775,17 @@ export class SessionManager<D extends object = SessionData> {
     const index = this.#ownerIndex("list an owner's sessions");
     const key = String(owner);
     const currentId = options.current !== undefined ? stateOf(options.current).id : null;
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     const now = Date.now();
     const found = await Promise.all(
       entries.map(async ({ id }) => {
         const [raw, ttl] = await Promise.all([
-          this.#call("get", () => this.store.get(id)),
-          this.store.ttl ? this.#call("ttl", () => this.store.ttl!(id)) : Promise.resolve(null),
+          this.#store("get", id, () => this.store.get(id)),
+          this.store.ttl ? this.#store("ttl", id, () => this.store.ttl!(id)) : Promise.resolve(null),
         ]);
-        const decoded = raw === null ? null : this.#codec.decode(raw, now);
+        const decoded = raw === null ? null : this.#codec.decode(raw, now, id);
         if (!decoded || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
-          await this.#call("owners.remove", () => index.remove(key, id)).catch(noop);
+          await this.#store("owners.remove", id, () => index.remove(key, id)).catch(noop);
           return null;
         }
         const inferred = ttl === null ? 0 : now - (this.idleTimeout - ttl) * 1000;
@@ -655,7 +794,7 @@ export class SessionManager<D extends object = SessionData> {
           createdAt: decoded.meta.createdAt,
           lastActiveAt: Math.min(now, Math.max(decoded.meta.writtenAt, inferred)),
           expiresAt: decoded.meta.expiresAt,
-          current: id === currentId,
+          current: currentId !== null && id === this.#keyOf(currentId),
           metadata: this.#ownerMetadata?.(decoded.data as Partial<D>),
         };
         return session;
@@ -672,14 +811,14 @@ export class SessionManager<D extends object = SessionData> {
     const index = this.#ownerIndex("destroy an owner's sessions");
     const key = String(owner);
     const keep = options.except !== undefined ? stateOf(options.except).id : null;
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     let destroyed = 0;
     await Promise.all(
       entries
-        .filter(({ id }) => id !== keep)
+        .filter(({ id }) => keep === null || id !== this.#keyOf(keep))
         .map(async ({ id }) => {
-          await this.#call("destroy", () => this.store.destroy(id));
-          await this.#call("owners.remove", () => index.remove(key, id));
+          await this.#store("destroy", id, () => this.store.destroy(id));
+          await this.#store("owners.remove", id, () => index.remove(key, id));
           this.#emit("destroyed", { session: hashId(id) });
           destroyed++;
         }),
@@ -691,11 +830,11 @@ export class SessionManager<D extends object = SessionData> {
   async destroyOwnerSession(owner: string | number, sessionHash: string): Promise<boolean> {
     const index = this.#ownerIndex("destroy an owner's session");
     const key = String(owner);
-    const entries = await this.#call("owners.entries", () => index.entries(key));
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     const entry = entries.find(({ id }) => hashId(id) === sessionHash);
     if (entry === undefined) return false;
-    await this.#call("destroy", () => this.store.destroy(entry.id));
-    await this.#call("owners.remove", () => index.remove(key, entry.id));
+    await this.#store("destroy", entry.id, () => this.store.destroy(entry.id));
+    await this.#store("owners.remove", entry.id, () => index.remove(key, entry.id));
     this.#emit("destroyed", { session: sessionHash });
     return true;
   }
@@ -722,12 +861,12 @@ export class SessionManager<D extends object = SessionData> {
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
-    if (owner !== undefined) await this.#call("owners.add", () => this.store.owners!.add(owner, id, expiresAt));
+    if (owner !== undefined) await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
   async #unindexOwner(id: string, previous: string | undefined, now: string | undefined): Promise<void> {
-    if (previous !== undefined && previous !== now) await this.#call("owners.remove", () => this.store.owners!.remove(previous, id));
+    if (previous !== undefined && previous !== now) await this.#store("owners.remove", this.#keyOf(id), () => this.store.owners!.remove(previous, this.#keyOf(id)));
   }
 
   // ---- session methods (called through the session object) ----
@@ -747,7 +886,8 @@ export class SessionManager<D extends object = SessionData> {
     const old = state.id;
     const { createdAt, expiresAt } = state.meta;
     if (state.persisted && old !== null) {
-      await this.#call("destroy", () => this.store.destroy(old));
+      const key = this.#keyOf(old);
+      await this.#store("destroy", key, () => this.store.destroy(key));
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
     const keep = options.keep;
@@ -759,7 +899,7 @@ export class SessionManager<D extends object = SessionData> {
     }
     state.forceSave = true;
     state.clearCookie = true;
-    if (old !== null) this.#emit("regenerated", { from: hashId(old) });
+    if (old !== null) this.#emit("regenerated", { from: this.#hash(old) });
   }
 
   /** @internal */
@@ -771,9 +911,10 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     const old = state.id;
     if (state.persisted && old !== null) {
-      await this.#call("destroy", () => this.store.destroy(old));
+      const key = this.#keyOf(old);
+      await this.#store("destroy", key, () => this.store.destroy(key));
       await this.#unindexOwner(old, state.meta.owner, undefined);
-      this.#emit("destroyed", { session: hashId(old) });
+      this.#emit("destroyed", { session: this.#hash(old) });
     }
     clearData(session);
     this.#reset(state);
@@ -798,10 +939,11 @@ export class SessionManager<D extends object = SessionData> {
     const state = this.#usable(stateOf(session));
     if (!state.persisted || state.id === null) return;
     const id = state.id;
-    const found = await this.#get(id, undefined);
+    const key = this.#keyOf(id);
+    const found = await this.#get(key, undefined);
     const raw = found === null || typeof found === "string" ? found : found.record;
     const now = Date.now();
-    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now);
+    const decoded: LoadedRecord | null = raw === null ? null : this.#codec.decode(raw, now, key);
     clearData(session);
     if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
@@ -824,7 +966,8 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) return;
     const id = state.id;
     const ttl = this.#ttl(state.meta, Date.now());
-    const ok = ttl > 0 && (await this.#call("touch", () => this.store.touch(id, ttl)));
+    const key = this.#keyOf(id);
+    const ok = ttl > 0 && (await this.#store("touch", key, () => this.store.touch(key, ttl)));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -913,8 +1056,8 @@ export class SessionManager<D extends object = SessionData> {
     return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
   }
 
-  #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean): string {
-    const record = this.#codec.encode(meta, dataText, data, secure);
+  #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string {
+    const record = this.#codec.encode(meta, dataText, data, secure, key);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: skip counting when it cannot be over.
     if (record.length * 3 > this.maxSize) {
       const size = Buffer.byteLength(record);
@@ -939,23 +1082,24 @@ export class SessionManager<D extends object = SessionData> {
     const now = Date.now();
     const ttl = this.#ttl(state.meta, now);
     const id = state.id!;
+    const key = this.#keyOf(id);
     if (ttl <= 0) {
       // The absolute deadline passed during the request.
-      await this.#call("destroy", () => this.store.destroy(id));
+      await this.#store("destroy", key, () => this.store.destroy(key));
       clearData(session);
       this.#gone(state);
       return false;
     }
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
-    const record = this.#encode(meta, dataText, data, state.secure);
+    const record = this.#encode(meta, dataText, data, state.secure, key);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, dataText, record, meta, latest));
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return wrote;
     }
-    const ok = await this.#call("update", () => this.store.update(id, record, ttl));
+    const ok = await this.#store("update", key, () => this.store.update(key, record, ttl));
     if (!ok) {
       clearData(session);
       this.#gone(state);
@@ -978,16 +1122,18 @@ export class SessionManager<D extends object = SessionData> {
     const owner = this.#ownerOf(data);
     const meta = this.#meta(state.meta, now, owner);
     const ttl = this.#ttl(meta, now);
-    const record = this.#encode(meta, dataText, data, state.secure);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       const id = this.#idOf(state);
+      const key = this.#keyOf(id);
+      // Encrypted records are bound to their key: encoded per id drawn.
+      const record = this.#encode(meta, dataText, data, state.secure, key);
       await this.#indexOwner(id, owner, meta.expiresAt);
-      if (await this.#call("create", () => this.store.create(id, record, ttl))) {
+      if (await this.#store("create", key, () => this.store.create(key, record, ttl))) {
         this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
         state.clearCookie = false;
         state.forceSave = false;
-        this.#emit("created", { session: hashId(id) });
+        this.#emit("created", { session: this.#hash(id) });
         return true;
       }
       this.#log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
@@ -1028,6 +1174,7 @@ export class SessionManager<D extends object = SessionData> {
    */
   async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta, latest: Written | null = null): Promise<boolean> {
     const id = state.id!;
+    const key = this.#keyOf(id);
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     // The store's version of `expected`, when it keeps them: lets it write without reading first.
@@ -1039,7 +1186,7 @@ export class SessionManager<D extends object = SessionData> {
     let attempt = 0;
     for (; attempt < MERGE_ATTEMPTS; attempt++) {
       if (conflict !== null) {
-        const current = this.#codec.decode(conflict.record, Date.now());
+        const current = this.#codec.decode(conflict.record, Date.now(), key);
         if (!current) break;
         changes ??= this.#changes(session, state.loadedText!);
         const merged: Record<string, unknown> = { ...current.data };
@@ -1053,7 +1200,7 @@ export class SessionManager<D extends object = SessionData> {
         const owner = this.#ownerOf(merged);
         if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
         meta = this.#meta(current.meta, Date.now(), owner);
-        record = this.#encode(meta, dataText, merged, state.secure);
+        record = this.#encode(meta, dataText, merged, state.secure, key);
         clearData(session);
         this.#assignData(session, merged, id);
         if (dataText === current.dataText) {
@@ -1063,8 +1210,8 @@ export class SessionManager<D extends object = SessionData> {
         if (conflicts > 0) await pause(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** conflicts));
       }
       const ttl = this.#ttl(meta, Date.now());
-      const result = await this.#call("compareAndSet", () =>
-        version === undefined ? cas(id, expected, record, ttl) : cas(id, expected, record, ttl, version),
+      const result = await this.#store("compareAndSet", key, () =>
+        version === undefined ? cas(key, expected, record, ttl) : cas(key, expected, record, ttl, version),
       );
       if (result.status === "written") {
         this.#written(state, meta, dataText, record, result.version);
@@ -1073,6 +1220,7 @@ export class SessionManager<D extends object = SessionData> {
       if (result.status === "missing") break;
       conflict = { record: result.current, version: result.version };
       conflicts++;
+      if (state.commitTrace !== undefined) state.commitTrace.conflicts++;
     }
     if (attempt === MERGE_ATTEMPTS) {
       // Contention this heavy is not a missing session: fail retryably rather than drop the changes.
@@ -1122,6 +1270,58 @@ export class SessionManager<D extends object = SessionData> {
     return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
   }
 
+  /** The store key of a session id: a keyed hash of it, or the id itself with `compat: "express-session"`. */
+  readonly #keyOf: (id: string) => string = (id) => id;
+
+  /** The hash of a session that logs, events, traces and listings show: of its store key, never of the id alone. */
+  #hash(id: string): string {
+    return hashId(this.#keyOf(id));
+  }
+
+  /** A store call about the record at `key` (a store key, never an id), traced on `shared-session:store`. */
+  #store<T>(operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+    if (!traced(storeChannel)) return this.#call(operation, run);
+    const context: StoreTraceContext = { store: this.store.name, operation, session: key === undefined ? undefined : hashId(key), outcome: undefined };
+    return trace(storeChannel, context, () => this.#call(operation, run), (c, value) => (c.outcome = storeOutcome(operation, value))) as Promise<T>;
+  }
+
+  #traceLoad(cookieHeader: string | null | undefined, facts: RequestFacts): Session<D> | Promise<Session<D>> {
+    const context: LoadTraceContext = { session: undefined, outcome: undefined };
+    return trace(loadChannel, context, () => this.#loadNow(cookieHeader, facts, context), (c, session) => {
+      const state = stateOf(session);
+      c.outcome ??= !state.isNew ? "hit" : state.clearCookie ? "rejected" : "none";
+    });
+  }
+
+  #traceCommit(session: Session<D>): CommitResult | Promise<CommitResult> {
+    const untraced = (): CommitResult | Promise<CommitResult> => {
+      this.#tracingCommit = true;
+      try {
+        return this.commitNow(session);
+      } finally {
+        this.#tracingCommit = false;
+      }
+    };
+    const state = SessionImpl.of(session);
+    if (state === undefined) return untraced(); // not a session: commitNow's own error
+    const context: CommitTraceContext = { session: undefined, outcome: undefined, conflicts: 0 };
+    const persisted = state.persisted;
+    state.commitTrace = context;
+    return trace(
+      commitChannel,
+      context,
+      untraced,
+      (c) => {
+        state.commitTrace = undefined;
+        if (state.id !== null && state.persisted) c.session = this.#hash(state.id);
+        if (c.outcome === "error") return;
+        if (!state.persisted) c.outcome = persisted ? "gone" : "none";
+        else if (!persisted) c.outcome = "created";
+        else c.outcome ??= "unchanged";
+      },
+    );
+  }
+
   /**
    * Run a store call bounded by `storeTimeout`; every failure becomes a {@link StoreUnavailableError}.
    * One promise and one timer per call (no async function, no Promise.race): this runs on every request.
@@ -1163,7 +1363,7 @@ export class SessionManager<D extends object = SessionData> {
   #log(level: SessionLogEntry["level"], event: string, message: string, id?: string, error?: unknown): void {
     if (this.#logger === undefined) return;
     const entry: { -readonly [K in keyof SessionLogEntry]: SessionLogEntry[K] } = { level, event, message };
-    if (id !== undefined) entry.session = hashId(id);
+    if (id !== undefined) entry.session = this.#hash(id);
     if (error !== undefined) entry.error = error;
     try {
       this.#logger(entry);

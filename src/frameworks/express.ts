@@ -104,7 +104,7 @@ export function expressSession<D extends object = SessionData>(options: ExpressS
     holder[HOLD] = null;
     let loaded: Session<D> | Promise<Session<D>>;
     try {
-      loaded = manager.loadNow(req.headers.cookie, { secure: req.secure === true });
+      loaded = manager.loadNow(req.headers.cookie, { secure: req.secure === true, header: manager.headerName && req.headers[manager.headerName] });
     } catch (err) {
       loaded = Promise.reject(err);
     }
@@ -224,12 +224,13 @@ function begin(hold: Hold, kind: Kind, args: Args): unknown {
     hold.phase = HOLDING;
     const result = queue(hold, kind, args);
     committed.then(
-      ({ setCookie }) => release(hold, setCookie),
+      ({ setCookie, setHeader }) => release(hold, setCookie, setHeader),
       (err: unknown) => fail(hold, err),
     ).catch((err: unknown) => abort(hold, err));
     return result;
   }
   hold.phase = PASSING;
+  if (committed.setHeader !== undefined && !res.headersSent) res.setHeader(...committed.setHeader);
   const cookie = committed.setCookie;
   if (cookie === undefined || res.headersSent) return pass(hold, kind, args);
   const head = kind === "writeHead" ? takeHead(res, args) : args;
@@ -328,8 +329,9 @@ function abort(hold: Hold, err: unknown): void {
  * The write is in the store: replay the queued calls, in order, with `Set-Cookie` added before the
  * head goes out.
  */
-function release(hold: Hold, setCookie: string | undefined): void {
+function release(hold: Hold, setCookie: string | undefined, setHeader?: readonly [string, string]): void {
   const { res } = hold;
+  if (setHeader !== undefined && !res.headersSent) res.setHeader(...setHeader);
   hold.phase = PASSING;
   let cookie = setCookie;
   let lastWrite = true;

@@ -41,7 +41,7 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   fastify.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: (err?: Error) => void) => {
     let loaded: Session | Promise<Session>;
     try {
-      loaded = manager.loadNow(request.headers.cookie, { secure: request.protocol === "https" });
+      loaded = manager.loadNow(request.headers.cookie, { secure: request.protocol === "https", header: manager.headerName && request.headers[manager.headerName] });
     } catch (err) {
       loadFailed(reply, next, err);
       return;
@@ -70,12 +70,14 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
     const committed = manager.commitNow(session);
     if (!(committed instanceof Promise)) {
       if (committed.setCookie !== undefined) reply.header("set-cookie", committed.setCookie);
+      if (committed.setHeader !== undefined) reply.header(...committed.setHeader);
       next(null, payload);
       return;
     }
     committed.then(
-      ({ setCookie }) => {
+      ({ setCookie, setHeader }) => {
         if (setCookie !== undefined) reply.header("set-cookie", setCookie);
+        if (setHeader !== undefined) reply.header(...setHeader);
         next(null, payload);
       },
       (err: unknown) => {

@@ -100,7 +100,7 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
     let session: Session;
     try {
       // No promise to wait for when the request needs no store read (no cookie, or a rejected one).
-      const loaded = manager.loadNow(ctx.get("Cookie"), { secure: ctx.secure });
+      const loaded = manager.loadNow(ctx.get("Cookie"), { secure: ctx.secure, header: manager.headerName && ctx.get(manager.headerName) });
       session = (loaded instanceof Promise ? await loaded : loaded) as unknown as Session;
     } catch (err) {
       if (err instanceof StoreUnavailableError) ctx.set("Retry-After", String(err.retryAfter));
@@ -129,8 +129,9 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
         Object.assign(session, after);
       }
       const committed = manager.commitNow(session as never);
-      const { setCookie } = committed instanceof Promise ? await committed : committed;
+      const { setCookie, setHeader } = committed instanceof Promise ? await committed : committed;
       if (setCookie !== undefined && !ctx.headerSent) ctx.append("Set-Cookie", setCookie);
+      if (setHeader !== undefined && !ctx.headerSent) ctx.set(...setHeader);
     } catch (err) {
       // Downstream's own error wins; the core has already logged a store failure.
       if (!threw) {

@@ -17,6 +17,7 @@ import { closeSharedBrowser, newContext, onlyCookie, sharedBrowser } from "./sup
 import { EXAMPLES, startExamples, type ExampleName, type RunningExample } from "./support/example.js";
 import { documentCookie, logIn, parseSetCookie, sessionIdOf, submit, view, writeDocumentCookies, type View } from "./support/page.js";
 import { startProxy, type RunningProxy } from "./support/proxy.js";
+import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
 
 /** The README's screenshots are replaced only when asked (UPDATE_SCREENSHOTS=1); otherwise they go to a scratch folder. */
 const SCREENSHOTS =
@@ -87,8 +88,8 @@ describe.each(names)("examples/%s.mjs in Chromium over HTTP", (name) => {
     expect(cookie).toMatchObject({ value: sent.value, domain: "127.0.0.1", path: "/", httpOnly: true, secure: false, sameSite: "Lax", expires: -1 });
     expect(await context!.cookies()).toHaveLength(1);
 
-    // The session is in Redis under the id the cookie carries, with a TTL.
-    const key = `sess:${sessionIdOf(cookie.value)}`;
+    // The session is in Redis under the keyed hash of the id the cookie carries, with a TTL.
+    const key = `sess:${storeKeysFor(EXAMPLES_SECRET)(sessionIdOf(cookie.value))}`;
     expect(await redis.exists(key)).toBe(1);
     expect(await redis.ttl(key)).toBeGreaterThan(0);
 

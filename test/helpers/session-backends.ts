@@ -27,6 +27,8 @@ export interface Backend {
   mark(): Promise<OpCounts>;
   /** Operations performed by the backing service since `mark`. */
   since(mark: OpCounts): Promise<OpCounts>;
+  /** The key the store holds the record of session `id` under (a keyed hash of it). */
+  readonly keyOf: (id: string) => string;
   /** The service holds a record for `id`. */
   has(id: string): Promise<boolean>;
   /** Seconds left on `id` as the service holds them, or `null` when absent. */
@@ -36,7 +38,8 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export function memoryBackend(): Backend {
+/** `keyOf`: the store key of an id for the apps' secrets (see {@link storeKeysFor}). */
+export function memoryBackend(keyOf: (id: string) => string): Backend {
   const inner = new MemoryStore({ quiet: true });
   const stores: InstrumentedStore[] = [];
   const counts = (): OpCounts => {
@@ -46,6 +49,7 @@ export function memoryBackend(): Backend {
   };
   return {
     name: "memory",
+    keyOf,
     openStore() {
       const store = new InstrumentedStore(inner);
       stores.push(store);
@@ -59,10 +63,10 @@ export function memoryBackend(): Backend {
       return { reads: now.reads - mark.reads, writes: now.writes - mark.writes, total: now.total - mark.total };
     },
     async has(id) {
-      return inner.ttlOf(id) !== null;
+      return inner.ttlOf(keyOf(id)) !== null;
     },
     async ttl(id) {
-      return inner.ttlOf(id);
+      return inner.ttlOf(keyOf(id));
     },
     reset() {
       for (const store of stores) store.reset();
@@ -95,7 +99,7 @@ async function commandCounts(admin: Redis): Promise<OpCounts> {
  * A Redis server owned by this test file (from the test-services module), so that the server's
  * command counts are this file's alone; keys under a unique prefix all the same.
  */
-export async function redisBackend(): Promise<Backend & { server: RedisHandle; prefix: string }> {
+export async function redisBackend(keyOf: (id: string) => string): Promise<Backend & { server: RedisHandle; prefix: string }> {
   const server = await startRedis();
   const prefix = uniquePrefix("framework-bindings");
   const admin = new Redis(server.url, { lazyConnect: true });
@@ -105,6 +109,7 @@ export async function redisBackend(): Promise<Backend & { server: RedisHandle; p
   const stores: InstrumentedStore[] = [];
   return {
     name: "redis",
+    keyOf,
     server,
     prefix,
     openStore() {
@@ -121,10 +126,10 @@ export async function redisBackend(): Promise<Backend & { server: RedisHandle; p
       return { reads: now.reads - mark.reads, writes: now.writes - mark.writes, total: now.total - mark.total };
     },
     async has(id) {
-      return (await admin.exists(prefix + id)) === 1;
+      return (await admin.exists(prefix + keyOf(id))) === 1;
     },
     async ttl(id) {
-      const ttl = await admin.ttl(prefix + id);
+      const ttl = await admin.ttl(prefix + keyOf(id));
       return ttl < 0 ? null : ttl;
     },
     reset() {

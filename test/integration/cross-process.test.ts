@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
 import { AppProcess, Browser, ensureBuilt, inParallel } from "./app-process.js";
 import { holdersOf } from "./memcached-support.js";
+import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
 
+/** Store keys of the example apps, which sign with their default secret. */
+const keyOf = storeKeysFor(EXAMPLES_SECRET);
 const USERS = 12;
 const ROUNDS = 6;
 
@@ -103,7 +106,7 @@ describe("four processes (node:http, Express, Koa, Fastify) on one Redis", () =>
     // Every session is one key in Redis, whoever served it.
     const ids = users.map((user) => user.browser.sessionId!);
     expect(new Set(ids).size).toBe(USERS);
-    expect(await redis.exists(...ids.map((id) => `sess:${id}`))).toBe(USERS);
+    expect(await redis.exists(...ids.map((id) => `sess:${keyOf(id)}`))).toBe(USERS);
 
     // Log out on one process each: the old cookie is dead on all of them.
     await inParallel(users, users.length, async (user, u) => {
@@ -113,7 +116,7 @@ describe("four processes (node:http, Express, Koa, Fastify) on one Redis", () =>
       replay.cookies.set("sid", cookie.slice("sid=".length));
       for (const app of apps) expect(await replay.whoami(app.url), `${user.name} on ${app.name} after logout`).toEqual({ user: null, count: 0 });
     });
-    expect(await redis.exists(...ids.map((id) => `sess:${id}`))).toBe(0);
+    expect(await redis.exists(...ids.map((id) => `sess:${keyOf(id)}`))).toBe(0);
   });
 });
 
@@ -137,7 +140,7 @@ describe("two processes (Express, Fastify) on three Memcached servers", () => {
     await travel(apps, users, 3, 0);
 
     // Both processes hash every key to the same server, and the keys spread over all three.
-    const holders = await Promise.all(users.map((user) => holdersOf(addresses, `sess:${user.browser.sessionId!}`)));
+    const holders = await Promise.all(users.map((user) => holdersOf(addresses, `sess:${keyOf(user.browser.sessionId!)}`)));
     for (const held of holders) expect(held).toHaveLength(1);
     expect(new Set(holders.map((held) => held[0])).size).toBe(3);
 
@@ -150,7 +153,7 @@ describe("two processes (Express, Fastify) on three Memcached servers", () => {
     await inParallel(users, 10, async (user) => {
       const id = user.browser.sessionId!;
       expect((await user.browser.post(fastify.url, "/logout")).status).toBe(303);
-      expect(await holdersOf(addresses, `sess:${id}`)).toEqual([]);
+      expect(await holdersOf(addresses, `sess:${keyOf(id)}`)).toEqual([]);
     });
   });
 });

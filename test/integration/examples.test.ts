@@ -8,6 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
 import { AppProcess, Browser, EXAMPLES, ensureBuilt, type ExampleName } from "./app-process.js";
 import { holdersOf } from "./memcached-support.js";
+import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
+
+/** Store keys of the example apps, which sign with their default secret. */
+const keyOf = storeKeysFor(EXAMPLES_SECRET);
 
 /** Where a store holds the session, seen from the server: how many servers hold its key. */
 type HeldBy = (id: string) => Promise<number>;
@@ -77,7 +81,7 @@ describe.each(EXAMPLES)("examples/%s.mjs on Redis", (name: ExampleName) => {
   });
 
   test("login → count → who am I → logout, with the record in Redis exactly while logged in", async () => {
-    await journey(app, async (id) => redis.exists(`sess:${id}`));
+    await journey(app, async (id) => redis.exists(`sess:${keyOf(id)}`));
   });
 
   test("behind a TLS-terminating proxy (TRUST_PROXY=1, SESSION_COOKIE_NAME=__Host-sid) the cookie is Secure and named as asked", async () => {
@@ -127,6 +131,6 @@ describe("examples/express.mjs on Memcached", () => {
   });
 
   test("login → count → who am I → logout, with the record in Memcached exactly while logged in", async () => {
-    await journey(app, async (id) => (await holdersOf(addresses, `sess:${id}`)).length);
+    await journey(app, async (id) => (await holdersOf(addresses, `sess:${keyOf(id)}`)).length);
   });
 });

@@ -19,6 +19,7 @@ import { encodeRecord, hashId, SessionConfigError, SessionTooLargeError } from "
 import type { SessionOptions } from "../../src/index.js";
 import type { InstrumentedStore } from "../helpers/instrumented-store.js";
 import { redisBackend, type Backend } from "../helpers/session-backends.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { BIG, FRAMEWORKS, idOfValue, raw, sid, startApp, type App, type Data } from "./failure-support.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
@@ -43,7 +44,7 @@ let store: InstrumentedStore;
 
 beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
-  backend = await redisBackend();
+  backend = await redisBackend(storeKeysFor([SECRET, RETIRED]));
   store = backend.openStore();
   admin = new Redis(backend.server.url);
   admin.on("error", () => undefined);
@@ -268,7 +269,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
       expect(me.status).toBe(200);
       expect(JSON.parse(me.body)).toMatchObject({ isNew: true, userId: null });
       expect(await backend.since(before)).toEqual({ reads: 1, writes: 0, total: 1 });
-      expect(app.logs.some((entry) => entry.event === "cookie.unknown" && entry.session === hashId(planted))).toBe(true);
+      expect(app.logs.some((entry) => entry.event === "cookie.unknown" && entry.session === hashId(backend.keyOf(planted)))).toBe(true);
       const write = await raw(app.port, "POST", "/visit", cookie);
       const fresh = idOfValue(sid(write)!);
       expect(fresh).not.toBe(planted);
@@ -307,26 +308,26 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
 
     it.each(CORRUPT)("a stored record that is %s: treated as missing, logged with the hashed id, never thrown", async (_name, record) => {
       const id = someId();
-      await admin.set(backend.prefix + id, record, "EX", 3600);
+      await admin.set(backend.prefix + backend.keyOf(id), record, "EX", 3600);
       const cookie = `sid=${signature.sign(id, SECRET)}`;
       const before = await backend.mark();
       const me = await raw(app.port, "GET", "/me", cookie);
       expect(me.status).toBe(200);
       expect(JSON.parse(me.body)).toMatchObject({ isNew: true, userId: null, keys: [] });
       expect(await backend.since(before)).toEqual({ reads: 1, writes: 0, total: 1 });
-      expect(app.logs.some((entry) => entry.event === "record.corrupt" && entry.session === hashId(id))).toBe(true);
+      expect(app.logs.some((entry) => entry.event === "record.corrupt" && entry.session === hashId(backend.keyOf(id)))).toBe(true);
       // A write lands under a fresh id; the corrupt record is never rewritten in place.
       const write = await raw(app.port, "POST", "/visit", cookie);
       expect(write.status).toBe(200);
       expect(idOfValue(sid(write)!)).not.toBe(id);
-      expect(await admin.get(backend.prefix + id)).toBe(record);
+      expect(await admin.get(backend.prefix + backend.keyOf(id))).toBe(record);
       expectNotLogged(app, id);
     });
 
     it("a stored record carrying __proto__ / constructor / prototype keys loads without pollution", async () => {
       const id = someId();
       const data = '{"__proto__":{"polluted":"yes","userId":99},"constructor":{"prototype":{"polluted":"yes"}},"prototype":{"polluted":"yes"},"userId":5,"nested":{"__proto__":{"polluted":"yes"}}}';
-      await admin.set(backend.prefix + id, `${meta()}\n${data}`, "EX", 3600);
+      await admin.set(backend.prefix + backend.keyOf(id), `${meta()}\n${data}`, "EX", 3600);
       const me = await raw(app.port, "GET", "/me", `sid=${signature.sign(id, SECRET)}`);
       expect(me.status).toBe(200);
       const body = JSON.parse(me.body) as Data;
@@ -337,7 +338,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
 
     it("a stored record past its absolute deadline whose TTL has not fired: deleted, a fresh session", async () => {
       const id = someId();
-      await admin.set(backend.prefix + id, encodeRecord({ createdAt: now - 7_200_000, expiresAt: Date.now() - 1000, writtenAt: now - 60_000 }, '{"userId":1}'), "EX", 3600);
+      await admin.set(backend.prefix + backend.keyOf(id), encodeRecord({ createdAt: now - 7_200_000, expiresAt: Date.now() - 1000, writtenAt: now - 60_000 }, '{"userId":1}'), "EX", 3600);
       const before = await backend.mark();
       const me = await raw(app.port, "GET", "/me", `sid=${signature.sign(id, SECRET)}`);
       expect(me.status).toBe(200);
@@ -345,7 +346,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
       expect(await backend.has(id)).toBe(false);
       // The read, then the delete of the expired record.
       expect(await backend.since(before)).toEqual({ reads: 1, writes: 1, total: 2 });
-      expect(app.logs.some((entry) => entry.event === "session.expired" && entry.session === hashId(id))).toBe(true);
+      expect(app.logs.some((entry) => entry.event === "session.expired" && entry.session === hashId(backend.keyOf(id)))).toBe(true);
       expectNotLogged(app, id);
     });
 
@@ -360,7 +361,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
       const write = await raw(app.port, "POST", "/visit", `sid=${value}`);
       expect(idOfValue(sid(write)!)).not.toBe(id);
       expect(await backend.has(id)).toBe(false);
-      expect(app.logs.some((entry) => entry.event === "cookie.unknown" && entry.session === hashId(id))).toBe(true);
+      expect(app.logs.some((entry) => entry.event === "cookie.unknown" && entry.session === hashId(backend.keyOf(id)))).toBe(true);
     });
 
     it("an anonymous id planted by an attacker is replaced at login (the app calls regenerate())", async () => {
@@ -386,7 +387,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
   describe("the app's own mistakes get a clear error", () => {
     it("a multi-megabyte write: a 500 with SessionTooLargeError, nothing written, the stored record unchanged", async () => {
       const { value, id } = await login();
-      const stored = await admin.get(backend.prefix + id);
+      const stored = await admin.get(backend.prefix + backend.keyOf(id));
       const before = await backend.mark();
       const response = await raw(app.port, "POST", "/big", `sid=${value}`);
       expect(response.status).toBe(500);
@@ -397,7 +398,7 @@ describe.each(FRAMEWORKS)("%s", (framework) => {
       app.errors.length = 0;
       // The read that loaded the session, and no write.
       expect(await backend.since(before)).toEqual({ reads: 1, writes: 0, total: 1 });
-      expect(await admin.get(backend.prefix + id)).toBe(stored);
+      expect(await admin.get(backend.prefix + backend.keyOf(id))).toBe(stored);
       const me = await raw(app.port, "GET", "/me", `sid=${value}`);
       expect(JSON.parse(me.body)).toMatchObject({ userId: 1, visits: 1, isNew: false, keys: ["userId", "visits"] });
     });

@@ -11,14 +11,15 @@ import { FRAMEWORKS, type AppConfig, type Framework, type RunningApp } from "../
 import { cookieHeader, idOf, isClearing, parseSetCookie, request, sessionCookie, type HttpResponse, type ParsedCookie } from "../helpers/http.js";
 import type { Fault, InstrumentedStore, StoreOp } from "../helpers/instrumented-store.js";
 import { memoryBackend, redisBackend, type Backend } from "../helpers/session-backends.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
 const OLD_SECRET = "a-retired-secret-that-is-32-chars-long!";
 const SIGNED_VALUE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.[A-Za-z0-9+/]{43}$/;
 
 const BACKENDS: { name: string; open: () => Promise<Backend> }[] = [
-  { name: "MemoryStore", open: async () => memoryBackend() },
-  { name: "Redis", open: redisBackend },
+  { name: "MemoryStore", open: async () => memoryBackend(storeKeysFor(SECRET)) },
+  { name: "Redis", open: () => redisBackend(storeKeysFor(SECRET)) },
 ];
 
 /** The sid cookies of a response (none, one value, or one clearing). */
@@ -339,7 +340,7 @@ describe("on Redis, a real outage", () => {
   let backend: Awaited<ReturnType<typeof redisBackend>>;
   const running: RunningApp[] = [];
   beforeAll(async () => {
-    backend = await redisBackend();
+    backend = await redisBackend(storeKeysFor(SECRET));
   });
   afterAll(async () => {
     await Promise.all(running.map((app) => app.close()));

@@ -7,12 +7,14 @@
 import { randomUUID } from "node:crypto";
 import type memjs from "memjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { createMemcachedClient, MemcachedStore, MemcachedStoreError, type MemjsClientLike, type MemjsResponse } from "../../adapters/memcached.js";
 import { createSessionManager, decodeRecord, SessionConfigError, type SessionManager } from "../../src/index.js";
 import { services, uniquePrefix } from "../services/index.js";
 import { countCommands, dedicatedMemcached, ttlOnServers } from "./memcached-support.js";
 
 const SECRET = "a-memcached-cas-test-secret-of-32-chars-or-more";
+const keyOf = storeKeysFor(SECRET);
 const DAY = 86_400;
 type Data = Record<string, unknown>;
 type Loaded = Awaited<ReturnType<SessionManager["load"]>>;
@@ -42,7 +44,7 @@ const dataOf = (session: Loaded) => session as unknown as Data;
 
 /** The session data a server holds for `id`, parsed from the raw record; `null` when absent. Fails on a corrupt record. */
 async function storedData(store: MemcachedStore, id: string): Promise<Data | null> {
-  const raw = await store.get(id);
+  const raw = await store.get(keyOf(id));
   if (raw === null) return null;
   const decoded = decodeRecord(raw);
   expect(decoded, `a valid record for ${id}`).not.toBeNull();
@@ -348,9 +350,9 @@ for (const topology of ["1 server", "3 servers"] as const) {
           const logout = await load(manager, cookie);
           await logout.destroy();
           await manager.commit(logout);
-          expect(await ttlOnServers(addresses, store.prefix + id)).toBeNull();
+          expect(await ttlOnServers(addresses, store.prefix + keyOf(id))).toBeNull();
         });
-        expect(await ttlOnServers(addresses, store.prefix + id)).toBeNull();
+        expect(await ttlOnServers(addresses, store.prefix + keyOf(id))).toBeNull();
         expect((await load(manager, cookie)).isNew).toBe(true);
       });
 
@@ -364,7 +366,7 @@ for (const topology of ["1 server", "3 servers"] as const) {
           fresh = { id: login.id, cookie: cookieOf((await manager.commit(login)).setCookie) };
         });
         expect(fresh.id).not.toBe(id);
-        expect(await ttlOnServers(addresses, store.prefix + id)).toBeNull();
+        expect(await ttlOnServers(addresses, store.prefix + keyOf(id))).toBeNull();
         // regenerate() starts empty; what the regenerating request set after it is stored, the slow requests' keys never reach it.
         expect(await storedData(store, fresh.id)).toEqual({ userId: 7 });
         expect(dataOf(await load(manager, fresh.cookie)).userId).toBe(7);
@@ -397,7 +399,7 @@ for (const topology of ["1 server", "3 servers"] as const) {
           const results = await commits;
 
           for (const result of results) expect(result.setCookie).toMatch(/^sid=; .*Max-Age=0/);
-          expect(await ttlOnServers(addresses, store.prefix + id)).toBeNull();
+          expect(await ttlOnServers(addresses, store.prefix + keyOf(id))).toBeNull();
           expect((await load(manager, cookie)).isNew).toBe(true);
         });
       }
@@ -444,9 +446,9 @@ describe("MemcachedStore compareAndSet: commands per request, counted on dedicat
     // Logged out elsewhere: the CAS-replace finds no item, and nothing is written back.
     const late = await load(manager, cookie);
     dataOf(late).e = 5;
-    await store.destroy(late.id);
+    await store.destroy(keyOf(late.id));
     expect(await countCommands(addresses, () => manager.commit(late))).toEqual({ cmd_set: 1, cas_misses: 1 });
-    expect(await store.get(late.id)).toBeNull();
+    expect(await store.get(keyOf(late.id))).toBeNull();
   });
 
   it("a write landing between the read and the CAS-replace is refused by the server (cas_badval), then merged", async () => {

@@ -13,9 +13,11 @@ import {
 } from "../../adapters/memcached.js";
 import { createSessionManager, SessionConfigError, StoreUnavailableError, UnsupportedOperationError, type SessionManager, type SessionStore } from "../../src/index.js";
 import { services, startMemcached, uniquePrefix, type MemcachedHandle } from "../services/index.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { countCommands, dedicatedMemcached, holdersOf, serverTtl, ttlOnServers } from "./memcached-support.js";
 
 const SECRET = "a-memcached-test-secret-of-at-least-32-chars";
+const keyOf = storeKeysFor(SECRET);
 const DAY = 86_400;
 const RECORD = `{"v":1,"createdAt":1,"expiresAt":2,"writtenAt":1}\n{"a":1}`;
 const silent = { log: () => {} };
@@ -136,7 +138,7 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     const store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-ttl") });
     const short = createSessionManager({ store, secret: SECRET, idleTimeout: 300 });
     const { id, cookie } = await newSession(short, { userId: 7 });
-    const key = store.prefix + id;
+    const key = store.prefix + keyOf(id);
     const ttl = await serverTtl(one[0]!, key);
     expect(ttl).toBeGreaterThan(295);
     expect(ttl).toBeLessThanOrEqual(300);
@@ -156,12 +158,12 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     const store = new MemcachedStore({ client, prefix: uniquePrefix("memcached-expiry") });
     const manager = createSessionManager({ store, secret: SECRET, idleTimeout: 1 });
     const { id, cookie } = await newSession(manager, { userId: 1 });
-    expect(await serverTtl(one[0]!, store.prefix + id)).not.toBeNull();
+    expect(await serverTtl(one[0]!, store.prefix + keyOf(id))).not.toBeNull();
     await sleep(2.5);
-    expect(await serverTtl(one[0]!, store.prefix + id)).toBeNull();
+    expect(await serverTtl(one[0]!, store.prefix + keyOf(id))).toBeNull();
     expect((await request(manager, cookie)).isNew).toBe(true);
     expect(await store.update(id, RECORD, 60)).toBe(false); // replace never brings it back
-    expect(await serverTtl(one[0]!, store.prefix + id)).toBeNull();
+    expect(await serverTtl(one[0]!, store.prefix + keyOf(id))).toBeNull();
   });
 
   it("a TTL of 40 days is stored as a future timestamp, not as an already-expired item", async () => {
@@ -187,7 +189,7 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     // Through the core: idle timeout of 40 days.
     const manager = createSessionManager({ store, secret: SECRET, idleTimeout: 40 * DAY, absoluteTimeout: 90 * DAY });
     const session = await newSession(manager, { userId: 40 });
-    near(await serverTtl(one[0]!, store.prefix + session.id), 40 * DAY);
+    near(await serverTtl(one[0]!, store.prefix + keyOf(session.id)), 40 * DAY);
     expect((await request(manager, session.cookie)).userId).toBe(40);
   });
 
@@ -197,7 +199,7 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     const perServer = [0, 0, 0];
     for (let i = 0; i < 60; i++) {
       const { id, cookie } = await newSession(manager, { n: i });
-      const holders = await holdersOf(three, store.prefix + id);
+      const holders = await holdersOf(three, store.prefix + keyOf(id));
       expect(holders, `servers holding session ${i}`).toHaveLength(1);
       perServer[holders[0]!]! += 1;
       expect((await request(manager, cookie)).n).toBe(i);
@@ -224,9 +226,9 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     const wide = "é".repeat(Math.ceil(fits.length / 2) + 1);
     await expect(store.get(wide)).rejects.toMatchObject({ code: "ERR_MEMCACHED_KEY" });
 
-    // Through the core (ids of up to 200 characters) with a long prefix: the error reaches the app
-    // as a StoreUnavailableError whose cause says why.
-    const longPrefix = new MemcachedStore({ client, prefix: `${prefix}${"p".repeat(100)}` });
+    // Through the core (its store keys are 32 characters, whatever the id) with a prefix too long for
+    // them: the error reaches the app as a StoreUnavailableError whose cause says why.
+    const longPrefix = new MemcachedStore({ client, prefix: `${prefix}${"p".repeat(MEMCACHED_MAX_KEY_BYTES - 20 - Buffer.byteLength(prefix))}` });
     const manager = createSessionManager({
       store: longPrefix,
       secret: SECRET,
@@ -282,7 +284,7 @@ describe("MemcachedStore: store operations per request, counted on dedicated ser
       await manager.commit(s);
     });
     expect(destroyed).toEqual({ cmd_touch: 1, touch_hits: 1, delete_hits: 1 });
-    expect(await ttlOnServers(addresses, store.prefix + session.id)).toBeNull();
+    expect(await ttlOnServers(addresses, store.prefix + keyOf(session.id))).toBeNull();
   });
 
   it("getAndTouch: false: one get per request, and one rewrite once touchAfter has elapsed", async () => {
@@ -331,7 +333,7 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
     for (let n = 0; byServer.some((list) => list.length < 4); n++) {
       if (n > 300) throw new Error("sessions do not spread over the three servers");
       const { id, cookie } = await newSession(manager, { n });
-      const holders = await holdersOf(addresses, store.prefix + id);
+      const holders = await holdersOf(addresses, store.prefix + keyOf(id));
       expect(holders).toHaveLength(1);
       byServer[holders[0]!]!.push({ id, cookie, n });
     }
@@ -359,7 +361,7 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
       for (const s of sessions) {
         if (index === down) {
           await expectUnavailable(manager.load(s.cookie, { secure: false }));
-          const direct = await noHang(store.get(s.id).catch((e: unknown) => e));
+          const direct = await noHang(store.get(keyOf(s.id)).catch((e: unknown) => e));
           expect(direct).toMatchObject({ code: "ERR_MEMCACHED_CONNECTION", server: addresses[down] });
           expect((direct as Error).message).toContain(`MemcachedStore: get failed on ${addresses[down]}`);
         } else {
@@ -393,7 +395,7 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
     const created = [];
     while (created.length < 3) {
       const fresh = await newSession(manager, { again: true });
-      if ((await holdersOf(addresses, store.prefix + fresh.id))[0] === down) created.push(fresh);
+      if ((await holdersOf(addresses, store.prefix + keyOf(fresh.id)))[0] === down) created.push(fresh);
     }
     for (const fresh of created) expect((await request(manager, fresh.cookie)).again).toBe(true);
     byServer[down] = created.map((c, i) => ({ ...c, n: -1 - i }));
@@ -409,7 +411,7 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
           else expect((await noHang(request(manager, s.cookie))).isNew).toBe(false);
         }
       }
-      const direct = await noHang(store.touch(byServer[hung]![0]!.id, 60).catch((e: unknown) => e));
+      const direct = await noHang(store.touch(keyOf(byServer[hung]![0]!.id), 60).catch((e: unknown) => e));
       expect(direct).toBeInstanceOf(MemcachedStoreError);
     } finally {
       await handle.servers[hung]!.resume();
@@ -428,19 +430,19 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
     const patient = memjs.Client.create(addresses[hung], { timeout: 60, retries: 1, logger: silent });
     const bounded = new MemcachedStore({ client: patient, prefix: store.prefix, timeout: 0.3 });
     const target = byServer[hung]![0]!;
-    expect(await bounded.get(target.id)).not.toBeNull();
+    expect(await bounded.get(keyOf(target.id))).not.toBeNull();
     await handle.servers[hung]!.pause();
     try {
       const calls: Promise<unknown>[] = [];
       for (let i = 0; i < 10; i++) {
-        calls.push(noHang(bounded.get(target.id).catch((e: unknown) => e)));
+        calls.push(noHang(bounded.get(keyOf(target.id)).catch((e: unknown) => e)));
         await sleep(0.1);
       }
       for (const outcome of await Promise.all(calls)) expect(outcome).toMatchObject({ code: "ERR_MEMCACHED_TIMEOUT", server: addresses[hung] });
     } finally {
       await handle.servers[hung]!.resume();
     }
-    expect(await bounded.get(target.id)).not.toBeNull(); // the same connection answers again
+    expect(await bounded.get(keyOf(target.id))).not.toBeNull(); // the same connection answers again
     patient.close();
   });
 });

@@ -149,3 +149,12 @@ export function dedicatedMemcached(count: number, use: (servers: DedicatedMemcac
     await servers?.handle.close();
   });
 }
+
+/** Every key `address` holds (`lru_crawler metadump all`, memcached >= 1.4.31), as the server lists them. */
+export async function keysOn(address: Address): Promise<string[]> {
+  const reply = await ask(address, "lru_crawler metadump all\r\n", (r) => r.endsWith("END\r\n"));
+  return reply
+    .split(/\r?\n/)
+    .filter((line) => line.startsWith("key="))
+    .map((line) => decodeURIComponent(line.slice(4, line.indexOf(" "))));
+}

@@ -28,9 +28,11 @@ import {
   type RedisHandle,
   type RedisSentinelHandle,
 } from "../services/index.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { FRAMEWORKS, header, idOfValue, raw, sid, startApp, type App, type FrameworkName, type RawResponse } from "./failure-support.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
+const keyOf = storeKeysFor(SECRET);
 /** Seconds: small, so that the matrix runs in reasonable time. */
 const STORE_TIMEOUT = 0.5;
 const RETRY_AFTER = 3;
@@ -113,7 +115,7 @@ async function redisStandalone(): Promise<Backend> {
     store: new RedisStore({ client, prefix, ...STORE }),
     target: async () => server,
     holds: async () => true,
-    read: (id) => admin.get(prefix + id),
+    read: (id) => admin.get(prefix + keyOf(id)),
     settle: async () => undefined,
     converged: async () => undefined,
     queues: () => redisQueues(client),
@@ -140,8 +142,8 @@ async function redisCluster(): Promise<Backend> {
     store: new RedisStore({ client, prefix, ...STORE }),
     target: async () => victim,
     // A master answers MOVED for keys of another master's slots.
-    holds: async (id) => (await direct.exists(prefix + id).catch(() => 0)) === 1,
-    read: (id) => admin.get(prefix + id),
+    holds: async (id) => (await direct.exists(prefix + keyOf(id)).catch(() => 0)) === 1,
+    read: (id) => admin.get(prefix + keyOf(id)),
     settle: async () => undefined,
     converged: async () => undefined,
     queues: () => {
@@ -192,7 +194,7 @@ async function redisSentinel(): Promise<Backend> {
     // `--replicaof` pointing at it, so faulting it keeps the topology sound whatever fails over.
     target: async () => deployment.master,
     holds: async () => true,
-    read: (id) => admin.get(prefix + id),
+    read: (id) => admin.get(prefix + keyOf(id)),
     async settle() {
       // Before a fault: the original master is master again (a failover of the previous case is
       // undone) and its replica is in sync, so that Sentinel can fail over.
@@ -270,8 +272,8 @@ async function memcachedTrio(): Promise<Backend> {
     failsOver: false,
     store: new MemcachedStore({ client, prefix, ...STORE }),
     target: async () => victim,
-    holds: async (id) => (await get(direct, prefix + id).catch(() => null)) !== null,
-    read: (id) => get(admin, prefix + id),
+    holds: async (id) => (await get(direct, prefix + keyOf(id)).catch(() => null)) !== null,
+    read: (id) => get(admin, prefix + keyOf(id)),
     settle: async () => undefined,
     converged: async () => undefined,
     queues: () => {

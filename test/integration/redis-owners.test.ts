@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
 import { expressSession } from "../../src/frameworks/express.js";
 import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
@@ -17,6 +18,7 @@ import { services, startRedis, uniquePrefix, type RedisHandle } from "../service
 import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
+const keyOf = storeKeysFor(SECRET);
 
 type Data = { userId?: string; device?: string; n?: number };
 type DataSession = Session<Data> & Data;
@@ -160,13 +162,13 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     const byOwner = new Map(owners.map((owner) => [owner, browsers.filter((_, i) => logins[i]!.owner === owner)]));
 
     for (const [owner, own] of byOwner) {
-      // What the server holds: one sorted set per owner, members = ids, scores = absolute deadlines.
+      // What the server holds: one sorted set per owner, members = store keys (never ids), scores = absolute deadlines.
       const members = await indexOf(raw, `${prefix}owner:${owner}`);
-      expect([...members.keys()].sort()).toEqual(own.map((b) => b.id).sort());
+      expect([...members.keys()].sort()).toEqual(own.map((b) => keyOf(b.id)).sort());
       for (const { id } of own) {
-        const meta = JSON.parse((await raw.get(`${prefix}${id}`))!.split("\n")[0]!) as { expiresAt: number; owner: string };
+        const meta = JSON.parse((await raw.get(`${prefix}${keyOf(id)}`))!.split("\n")[0]!) as { expiresAt: number; owner: string };
         expect(meta.owner).toBe(owner);
-        expect(members.get(id)).toBe(meta.expiresAt);
+        expect(members.get(keyOf(id))).toBe(meta.expiresAt);
       }
       // The set expires at its latest deadline: it never outlives its sessions.
       expect(await expireTime(raw, `${prefix}owner:${owner}`)).toBe(Math.max(...members.values()));
@@ -174,26 +176,26 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
       for (const app of apps) {
         const current = await app.manager.load(own[1]!.cookie, { secure: false });
         const listed = await app.manager.listSessions(owner, { current });
-        expect(listed.map((s) => s.session).sort()).toEqual(own.map((b) => hashId(b.id)).sort());
-        expect(listed.filter((s) => s.current).map((s) => s.session)).toEqual([hashId(own[1]!.id)]);
+        expect(listed.map((s) => s.session).sort()).toEqual(own.map((b) => hashId(keyOf(b.id))).sort());
+        expect(listed.filter((s) => s.current).map((s) => s.session)).toEqual([hashId(keyOf(own[1]!.id))]);
         expect(listed.map((s) => s.metadata?.device).sort()).toEqual(["device-0", "device-1", "device-2", "device-3"]);
         for (const s of listed) {
-          expect(s.expiresAt).toBe(members.get(own.find((b) => hashId(b.id) === s.session)!.id));
+          expect(s.expiresAt).toBe(members.get(keyOf(own.find((b) => hashId(keyOf(b.id)) === s.session)!.id)));
           expect(s.createdAt).toBeLessThanOrEqual(s.lastActiveAt);
         }
       }
     }
     expect(await apps[1]!.manager.listSessions("nobody")).toEqual([]);
 
-    // list() yields session ids only: the owner sets live under the same prefix but are never ids.
+    // listIds() yields store keys only: the owner sets live under the same prefix but are never keys.
     const listed: string[] = [];
     for await (const id of apps[2]!.manager.listIds()) listed.push(id);
-    expect(listed.sort()).toEqual([...browsers.map((b) => b.id), anonymous.session.id].sort());
+    expect(listed.sort()).toEqual([...browsers.map((b) => keyOf(b.id)), keyOf(anonymous.session.id)].sort());
 
     if (cluster) {
       // Owner sets and sessions both spread over the masters; each command touched one key.
       const ownerMasters = await mastersOf(raw as Cluster, owners.map((owner) => `${prefix}owner:${owner}`));
-      const sessionMasters = await mastersOf(raw as Cluster, browsers.map((b) => `${prefix}${b.id}`));
+      const sessionMasters = await mastersOf(raw as Cluster, browsers.map((b) => `${prefix}${keyOf(b.id)}`));
       expect(new Set(ownerMasters).size).toBe(3);
       expect(new Set(sessionMasters).size).toBe(3);
     }
@@ -216,8 +218,8 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     expect(answered.session.id).toBe(here.id);
 
     // The index and the server: only the current session is left for alice.
-    expect([...(await indexOf(raw, `${prefix}owner:${alice}`)).keys()]).toEqual([here.id]);
-    for (const browser of aliceBrowsers) expect(await raw.exists(`${prefix}${browser.id}`)).toBe(browser === here ? 1 : 0);
+    expect([...(await indexOf(raw, `${prefix}owner:${alice}`)).keys()]).toEqual([keyOf(here.id)]);
+    for (const browser of aliceBrowsers) expect(await raw.exists(`${prefix}${keyOf(browser.id)}`)).toBe(browser === here ? 1 : 0);
 
     // Each revoked browser's very next request, through every process: a fresh empty session.
     for (const browser of aliceBrowsers.filter((b) => b !== here)) {
@@ -225,8 +227,8 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     }
     for (const app of apps) await expectAlive(app, here, alice!);
     for (const browser of bobBrowsers) for (const app of apps) await expectAlive(app, browser, bob!);
-    expect((await apps[2]!.manager.listSessions(bob!)).map((s) => s.session).sort()).toEqual(bobBrowsers.map((b) => hashId(b.id)).sort());
-    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(here.id)]);
+    expect((await apps[2]!.manager.listSessions(bob!)).map((s) => s.session).sort()).toEqual(bobBrowsers.map((b) => hashId(keyOf(b.id))).sort());
+    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(keyOf(here.id))]);
 
     // And all of them, from yet another process: the current one goes too.
     expect(await apps[2]!.manager.destroyOwnerSessions(alice!)).toBe(1);
@@ -235,8 +237,8 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
 
     // One session by the hash listSessions shows ("sign out that device").
     const [first, ...rest] = bobBrowsers;
-    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(first!.id))).toBe(true);
-    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(first!.id))).toBe(false);
+    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(keyOf(first!.id)))).toBe(true);
+    expect(await apps[0]!.manager.destroyOwnerSession(bob!, hashId(keyOf(first!.id)))).toBe(false);
     await expectDead(apps[1]!, first!);
     for (const browser of rest) await expectAlive(apps[2]!, browser, bob!);
   });
@@ -248,14 +250,14 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     const aliceKey = `${prefix}owner:${alice}`;
     const bobKey = `${prefix}owner:${bob}`;
     const first = await login(apps[0]!, alice!, "laptop");
-    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([first.id]);
+    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([keyOf(first.id)]);
 
     // Regenerate in another process (say, a privilege change): data kept, new id, the index follows.
     const regenerated = await request(apps[1]!, first.cookie, (s) => s.regenerate(Object.keys(s)));
     const second: Browser = { cookie: regenerated.cookie!, id: regenerated.session.id };
     expect(second.id).not.toBe(first.id);
-    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([second.id]);
-    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(second.id)]);
+    expect([...(await indexOf(raw, aliceKey)).keys()]).toEqual([keyOf(second.id)]);
+    expect((await apps[0]!.manager.listSessions(alice!)).map((s) => s.session)).toEqual([hashId(keyOf(second.id))]);
     await expectDead(apps[0]!, first);
     await expectAlive(apps[0]!, second, alice!);
 
@@ -264,9 +266,9 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
       s.userId = bob!;
     });
     expect(await raw.exists(aliceKey)).toBe(0); // its last member gone, the set went with it
-    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([second.id]);
+    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([keyOf(second.id)]);
     expect(await apps[1]!.manager.listSessions(alice!)).toEqual([]);
-    expect((await apps[1]!.manager.listSessions(bob!)).map((s) => s.session)).toEqual([hashId(second.id)]);
+    expect((await apps[1]!.manager.listSessions(bob!)).map((s) => s.session)).toEqual([hashId(keyOf(second.id))]);
 
     // Logging out without destroying (the owner is removed from the data): out of every index.
     await request(apps[1]!, second.cookie, (s) => {
@@ -279,10 +281,10 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     await request(apps[0]!, second.cookie, (s) => {
       s.userId = bob!;
     });
-    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([second.id]);
+    expect([...(await indexOf(raw, bobKey)).keys()]).toEqual([keyOf(second.id)]);
     await request(apps[1]!, second.cookie, (s) => s.destroy());
     expect(await raw.exists(bobKey)).toBe(0);
-    expect(await raw.exists(`${prefix}${second.id}`)).toBe(0);
+    expect(await raw.exists(`${prefix}${keyOf(second.id)}`)).toBe(0);
   });
 
   it("expiry prunes the index: idle-expired sessions drop out of listings, and the set expires at the last absolute deadline", async () => {
@@ -293,7 +295,7 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     const [idle] = instances(1, makeClient, prefix, { idleTimeout: 1, absoluteTimeout: 3600 });
     const idleBrowsers = await Promise.all([login(idle!, owner!, "a"), login(idle!, owner!, "b")]);
     expect((await indexOf(raw, key)).size).toBe(2);
-    for (const b of idleBrowsers) await vi.waitFor(async () => expect(await raw.exists(`${prefix}${b.id}`)).toBe(0), { timeout: 15_000, interval: 200 });
+    for (const b of idleBrowsers) await vi.waitFor(async () => expect(await raw.exists(`${prefix}${keyOf(b.id)}`)).toBe(0), { timeout: 15_000, interval: 200 });
     expect((await indexOf(raw, key)).size).toBe(2); // nothing ran yet to prune them
     expect(await idle!.manager.listSessions(owner!)).toEqual([]);
     expect(await raw.exists(key)).toBe(0); // listing removed both stale members, and the empty set with them
@@ -305,27 +307,27 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
     const shortDeadlines = [...(await indexOf(raw, key)).values()];
     expect(await expireTime(raw, key)).toBe(Math.max(...shortDeadlines));
     await vi.waitFor(async () => expect(await raw.exists(key)).toBe(0), { timeout: 15_000, interval: 200 });
-    for (const b of shortBrowsers) expect(await raw.exists(`${prefix}${b.id}`)).toBe(0);
+    for (const b of shortBrowsers) expect(await raw.exists(`${prefix}${keyOf(b.id)}`)).toBe(0);
     expect(await short!.manager.listSessions(owner!)).toEqual([]);
 
     // A stale member next to a live one: the next add prunes it, and entries() prunes as it reads.
     const doomed = await login(short!, owner!, "doomed");
     const kept = await login(long!, owner!, "kept");
     const members = await indexOf(raw, key);
-    expect([...members.keys()]).toEqual([doomed.id, kept.id]); // sorted by deadline
-    expect(await expireTime(raw, key)).toBe(members.get(kept.id)); // the later deadline wins
-    const doomedDeadline = members.get(doomed.id)!;
+    expect([...members.keys()]).toEqual([keyOf(doomed.id), keyOf(kept.id)]); // sorted by deadline
+    expect(await expireTime(raw, key)).toBe(members.get(keyOf(kept.id))); // the later deadline wins
+    const doomedDeadline = members.get(keyOf(doomed.id))!;
     await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(doomedDeadline + 50), { timeout: 15_000, interval: 100 });
-    expect((await indexOf(raw, key)).has(doomed.id)).toBe(true); // stale, still held: pruning is lazy
+    expect((await indexOf(raw, key)).has(keyOf(doomed.id))).toBe(true); // stale, still held: pruning is lazy
     const fresh = await login(long!, owner!, "fresh");
-    expect([...(await indexOf(raw, key)).keys()].sort()).toEqual([kept.id, fresh.id].sort());
-    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([kept.id, fresh.id].sort());
+    expect([...(await indexOf(raw, key)).keys()].sort()).toEqual([keyOf(kept.id), keyOf(fresh.id)].sort());
+    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([keyOf(kept.id), keyOf(fresh.id)].sort());
     const stale = await login(short!, owner!, "stale-soon");
-    const staleDeadline = (await indexOf(raw, key)).get(stale.id)!;
+    const staleDeadline = (await indexOf(raw, key)).get(keyOf(stale.id))!;
     await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(staleDeadline + 50), { timeout: 15_000, interval: 100 });
-    expect((await indexOf(raw, key)).has(stale.id)).toBe(true);
-    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([kept.id, fresh.id].sort());
-    expect((await indexOf(raw, key)).has(stale.id)).toBe(false); // entries() removed it on the server
+    expect((await indexOf(raw, key)).has(keyOf(stale.id))).toBe(true);
+    expect((await long!.store.owners.entries(owner!)).map((e) => e.id).sort()).toEqual([keyOf(kept.id), keyOf(fresh.id)].sort());
+    expect((await indexOf(raw, key)).has(keyOf(stale.id))).toBe(false); // entries() removed it on the server
   });
 });
 

@@ -88,7 +88,7 @@ describe("RedisStore: what the server holds", () => {
     const created = await manager.load(undefined, { secure: false });
     (created as unknown as Record<string, unknown>).user = 7;
     const cookie = cookieHeader((await manager.commit(created)).setCookie);
-    const key = `${prefix}${created.id}`;
+    const key = `${prefix}${manager.storeKeyOf(created.id)}`;
     expect(await serverTtl(raw, key)).toBeLessThanOrEqual(100);
     const loaded = await manager.load(cookie, { secure: false });
     expect((loaded as unknown as Record<string, unknown>).user).toBe(7);
@@ -464,7 +464,7 @@ describe("RedisStore on a master that has lost its replica, with min-replicas-to
     const created = await manager.load(undefined, { secure: false });
     (created as unknown as Record<string, unknown>).user = 9;
     const cookie = cookieHeader((await manager.commit(created)).setCookie);
-    const key = `sess:${created.id}`;
+    const key = `sess:${manager.storeKeyOf(created.id)}`;
     const stored = await admin.get(key);
     expect(stored).not.toBeNull();
 

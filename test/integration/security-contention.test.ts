@@ -54,7 +54,7 @@ async function storm(parallel: number, processes: number): Promise<Figures> {
   session.blob = "x".repeat(16 * 1024);
   const { setCookie } = await first.commit(session);
   const cookie = setCookie!.split(";", 1)[0]!;
-  const recordBytes = Buffer.byteLength((await admin.get(`contention:${session.id}`))!);
+  const recordBytes = Buffer.byteLength((await admin.get(`contention:${first.storeKeyOf(session.id)}`))!);
   const before = await serverCounters();
   const results = await Promise.allSettled(
     Array.from({ length: parallel }, async (_, i) => {

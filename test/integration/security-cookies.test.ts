@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
 import { createSessionManager, SessionConfigError } from "../../src/index.js";
 import { redisBackend, type Backend } from "../helpers/session-backends.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 import { FRAMEWORKS, idOfValue, raw, sid, startApp, type App } from "./failure-support.js";
 
 const SECRET = "security-cookies-secret-of-32-chars-or-more";
@@ -19,7 +20,7 @@ let backend: Backend & { server: { url: string }; prefix: string };
 let admin: Redis;
 
 beforeAll(async () => {
-  backend = await redisBackend();
+  backend = await redisBackend(storeKeysFor(SECRET));
   admin = new Redis(backend.server.url);
   admin.on("error", () => undefined);
 });
@@ -161,7 +162,7 @@ describe("smaller items at construction and on the wire (items 10, 11)", () => {
         const login = await raw(app.port, "POST", "/login", undefined);
         const value = sid(login)!;
         const id = idOfValue(value);
-        const [key] = (await admin.keys(`${backend.prefix}*`)).filter((k) => k.endsWith(id));
+        const [key] = (await admin.keys(`${backend.prefix}*`)).filter((k) => k.endsWith(storeKeysFor(SECRET)(id)));
         const depth = 100_000;
         const head = (await admin.get(key!))!.split("\n", 1)[0]!;
         await admin.set(key!, `${head}\n${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`, "KEEPTTL");

@@ -86,7 +86,10 @@ describe('compat: "express-session-read"', () => {
     expect(session.userId).toBe(9);
     const { setCookie } = await manager.commit(session);
     expect(cookiePair(setCookie)).toBe(`connect.sid=${signature.sign(id, SECRET)}`);
-    const stored = decodeRecord((await store.inner.get(id))!);
+    // Moved from the raw id (connect-redis's key) to its hashed key, in our layout.
+    expect(await store.inner.get(id)).toBeNull();
+    const stored = decodeRecord((await store.inner.get(manager.storeKeyOf(id)))!);
+    expect(manager.storeKeyOf(id)).not.toBe(id);
     expect(stored?.dataText).toBe('{"userId":9}');
     store.reset();
     const next = await manager.load(cookiePair(setCookie), { secure: false });

@@ -12,7 +12,7 @@ import {
   type SessionOptions,
   type SessionStore,
 } from "../../src/index.js";
-import { CountingStore, OLD_SECRET, SECRET, VersionedCountingStore, cookiePair } from "./support.js";
+import { CountingStore, OLD_SECRET, SECRET, VersionedCountingStore, cookiePair, storeKey } from "./support.js";
 
 type Data = { userId?: number; cart?: string[]; prefs?: { theme: string; tags: string[] }; a?: number; b?: number; big?: string };
 
@@ -149,7 +149,7 @@ describe("lazy sessions", () => {
     const { session, setCookie } = await request(undefined, (s) => {
       s.userId = 1;
     });
-    expect(store.calls).toEqual([{ op: "create", id: session.id }]);
+    expect(store.calls).toEqual([{ op: "create", id: storeKey(session.id) }]);
     expect(setCookie).toBe(`sid=${signature.sign(session.id, SECRET)}; Path=/; HttpOnly; SameSite=Lax`);
   });
   it("setting and removing data in the same request writes nothing", async () => {
@@ -202,7 +202,7 @@ describe("change detection", () => {
     const { session, setCookie } = await request(cookie, (s) => {
       expect(s.userId).toBe(7);
     });
-    expect(store.calls).toEqual([{ op: "get", id: session.id }]);
+    expect(store.calls).toEqual([{ op: "get", id: storeKey(session.id) }]);
     expect(setCookie).toBeUndefined();
   });
   it("a changed session is written exactly once, nested changes included", async () => {
@@ -232,12 +232,12 @@ describe("idle and absolute expiry", () => {
   it("activity extends the idle timeout; inactivity past it ends the session", async () => {
     const { store, login, request } = setup({ idleTimeout: 3600, absoluteTimeout: 7 * 86400 });
     const { cookie, id } = await login();
-    expect(store.inner.ttlOf(id)).toBe(3600);
+    expect(store.inner.ttlOf(storeKey(id))).toBe(3600);
     for (let i = 0; i < 5; i++) {
       vi.advanceTimersByTime(50 * 60 * 1000);
       const { session } = await request(cookie);
       expect(session.userId).toBe(7);
-      expect(store.inner.ttlOf(id)).toBe(3600);
+      expect(store.inner.ttlOf(storeKey(id))).toBe(3600);
     }
     vi.advanceTimersByTime(3601 * 1000);
     const { session, setCookie } = await request(cookie);
@@ -253,10 +253,10 @@ describe("idle and absolute expiry", () => {
       await request(cookie);
     }
     // 12 hours left: the read-refresh would have set 24 h; the core caps it.
-    expect(store.inner.ttlOf(id)).toBe(12 * 3600);
+    expect(store.inner.ttlOf(storeKey(id))).toBe(12 * 3600);
     vi.advanceTimersByTime(12 * HOUR - 1000);
     expect((await request(cookie)).session.userId).toBe(7);
-    expect(store.inner.ttlOf(id)).toBeLessThanOrEqual(1);
+    expect(store.inner.ttlOf(storeKey(id))).toBeLessThanOrEqual(1);
     vi.advanceTimersByTime(1000);
     const { session } = await request(cookie);
     expect(session.isNew).toBe(true);
@@ -265,15 +265,15 @@ describe("idle and absolute expiry", () => {
   it("a record past its absolute deadline whose TTL has not fired is refused and deleted", async () => {
     const { store, login, request, logs } = setup({ absoluteTimeout: 3600 });
     const { cookie, id } = await login();
-    const raw = (await store.inner.get(id))!;
+    const raw = (await store.inner.get(storeKey(id)))!;
     const past = raw.replace(/"expiresAt":\d+/, `"expiresAt":${Date.now() - 1}`);
-    await store.inner.update(id, past, 3600);
+    await store.inner.update(storeKey(id), past, 3600);
     const { session, setCookie } = await request(cookie);
     expect(session.isNew).toBe(true);
     expect(session.userId).toBeUndefined();
-    expect(await store.inner.get(id)).toBeNull();
+    expect(await store.inner.get(storeKey(id))).toBeNull();
     expect(setCookie).toMatch(/Max-Age=0/);
-    expect(logs.some((l) => l.event === "session.expired" && l.session === hashId(id))).toBe(true);
+    expect(logs.some((l) => l.event === "session.expired" && l.session === hashId(storeKey(id)))).toBe(true);
   });
   it("on a store that cannot refresh while reading, the record is rewritten once per touchAfter", async () => {
     const store = new CountingStore({ refreshOnGet: false, compareAndSet: false });
@@ -283,11 +283,11 @@ describe("idle and absolute expiry", () => {
     vi.advanceTimersByTime(200_000);
     await request(cookie);
     expect(store.writes()).toBe(0);
-    expect(store.inner.ttlOf(id)).toBe(3600 - 200);
+    expect(store.inner.ttlOf(storeKey(id))).toBe(3600 - 200);
     vi.advanceTimersByTime(200_000);
     await request(cookie);
     expect(store.calls.map((c) => c.op)).toEqual(["get", "get", "update"]);
-    expect(store.inner.ttlOf(id)).toBe(3600);
+    expect(store.inner.ttlOf(storeKey(id))).toBe(3600);
     await request(cookie);
     expect(store.writes()).toBe(1);
   });
@@ -373,7 +373,7 @@ describe("strict mode", () => {
     const { session, setCookie } = await request(`sid=${signature.sign(planted, SECRET)}`, (s) => void (s.userId = 1));
     expect(session.id).not.toBe(planted);
     expect(cookiePair(setCookie)).toBe(`sid=${signature.sign(session.id, SECRET)}`);
-    expect(await store.inner.get(planted)).toBeNull();
+    expect(await store.inner.get(storeKey(planted))).toBeNull();
     expect(store.calls.map((c) => c.op)).toEqual(["get", "create"]);
   });
   it("clears the cookie of an unknown id when nothing is written", async () => {
@@ -390,7 +390,7 @@ describe("regenerate, destroy, save, reload, touch", () => {
     const { session, setCookie } = await request(cookie, async (s) => {
       s.cart = ["apple"];
       await s.regenerate();
-      expect(await store.inner.get(id)).toBeNull();
+      expect(await store.inner.get(storeKey(id))).toBeNull();
       expect(s.id).not.toBe(id);
       expect(s.isNew).toBe(true);
       s.userId = 8;
@@ -408,7 +408,7 @@ describe("regenerate, destroy, save, reload, touch", () => {
     const { store, request } = setup();
     const { session, setCookie } = await request(undefined, (s) => s.regenerate());
     expect(setCookie).toBeDefined();
-    expect(await store.inner.get(session.id)).not.toBeNull();
+    expect(await store.inner.get(storeKey(session.id))).not.toBeNull();
   });
   it("destroy deletes the record, empties the data and expires the cookie", async () => {
     const { store, login, request } = setup();
@@ -418,7 +418,7 @@ describe("regenerate, destroy, save, reload, touch", () => {
       expect(s.userId).toBeUndefined();
       expect(Object.keys(s)).toEqual([]);
     });
-    expect(await store.inner.get(id)).toBeNull();
+    expect(await store.inner.get(storeKey(id))).toBeNull();
     expect(session.id).not.toBe(id);
     expect(setCookie).toMatch(/^sid=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0/);
     expect((await request(cookie)).session.userId).toBeUndefined();
@@ -439,14 +439,14 @@ describe("regenerate, destroy, save, reload, touch", () => {
       s.userId = 3;
       await s.save();
       expect(store.writes()).toBe(1);
-      expect(decodeRecord((await store.inner.get(s.id))!)!.dataText).toBe('{"userId":3}');
+      expect(decodeRecord((await store.inner.get(storeKey(s.id)))!)!.dataText).toBe('{"userId":3}');
     });
     expect(store.writes()).toBe(1);
   });
   it("save persists a new empty session", async () => {
     const { store, request } = setup();
     const { session, setCookie } = await request(undefined, (s) => s.save());
-    expect(await store.inner.get(session.id)).not.toBeNull();
+    expect(await store.inner.get(storeKey(session.id))).not.toBeNull();
     expect(setCookie).toBeDefined();
   });
   it("reload replaces the data with what the store holds now", async () => {
@@ -463,12 +463,12 @@ describe("regenerate, destroy, save, reload, touch", () => {
     const { store, login, request } = setup();
     const { cookie, id } = await login(1);
     const { setCookie } = await request(cookie, async (s) => {
-      await store.inner.destroy(id);
+      await store.inner.destroy(storeKey(id));
       await s.reload();
       expect(s.userId).toBeUndefined();
     });
     expect(setCookie).toMatch(/Max-Age=0/);
-    expect(await store.inner.get(id)).toBeNull();
+    expect(await store.inner.get(storeKey(id))).toBeNull();
   });
   it("touch resets the idle TTL now", async () => {
     const store = new CountingStore({ refreshOnGet: false });
@@ -476,7 +476,7 @@ describe("regenerate, destroy, save, reload, touch", () => {
     const { cookie, id } = await login();
     vi.advanceTimersByTime(500_000);
     await request(cookie, (s) => s.touch());
-    expect(store.inner.ttlOf(id)).toBe(1000);
+    expect(store.inner.ttlOf(storeKey(id))).toBe(1000);
   });
   it("every method also takes a node-style callback", async () => {
     const { login, request } = setup();
@@ -494,8 +494,8 @@ describe("session data is safe", () => {
   async function loadRecord(dataText: string) {
     const env = setup();
     const { cookie, id } = await env.login();
-    const raw = (await env.store.inner.get(id))!;
-    await env.store.inner.update(id, `${raw.slice(0, raw.indexOf("\n"))}\n${dataText}`, 3600);
+    const raw = (await env.store.inner.get(storeKey(id)))!;
+    await env.store.inner.update(storeKey(id), `${raw.slice(0, raw.indexOf("\n"))}\n${dataText}`, 3600);
     const { session } = await env.request(cookie);
     return { env, id, session };
   }
@@ -558,14 +558,14 @@ describe("session data is safe", () => {
     it(`treats ${label} as a missing session and logs it with a hashed id`, async () => {
       const env = setup();
       const { cookie, id } = await env.login();
-      const raw = (await env.store.inner.get(id))!;
-      await env.store.inner.update(id, corruptIt(raw), 3600);
+      const raw = (await env.store.inner.get(storeKey(id)))!;
+      await env.store.inner.update(storeKey(id), corruptIt(raw), 3600);
       const { session } = await env.request(cookie);
       expect(session.isNew).toBe(true);
       expect(session.id).not.toBe(id);
       const entry = env.logs.find((l) => l.event === "record.corrupt");
       expect(entry?.level).toBe("warn");
-      expect(entry?.session).toBe(hashId(id));
+      expect(entry?.session).toBe(hashId(storeKey(id)));
     });
   }
 });
@@ -574,14 +574,14 @@ describe("size limit", () => {
   it("refuses a record over maxSize with SessionTooLargeError and writes nothing", async () => {
     const { store, login, request } = setup({ maxSize: 4096 });
     const { cookie, id } = await login();
-    const before = await store.inner.get(id);
+    const before = await store.inner.get(storeKey(id));
     store.reset();
     const error = await request(cookie, (s) => void (s.big = "é".repeat(3000))).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SessionTooLargeError);
     expect((error as SessionTooLargeError).size).toBeGreaterThan(6000);
     expect((error as SessionTooLargeError).limit).toBe(4096);
     expect(store.writes()).toBe(0);
-    expect(await store.inner.get(id)).toBe(before);
+    expect(await store.inner.get(storeKey(id))).toBe(before);
   });
   it("refuses an oversize new session before it reaches the store", async () => {
     const { store, request } = setup();
@@ -753,7 +753,7 @@ describe("no lost updates and no resurrection (compare-and-set stores)", () => {
     await manager.commit(logout);
     slow.cart = ["late"];
     const { setCookie } = await manager.commit(slow);
-    expect(await store.inner.get(id)).toBeNull();
+    expect(await store.inner.get(storeKey(id))).toBeNull();
     expect(setCookie).toMatch(/Max-Age=0/);
   });
   it("without compare-and-set, update-if-present still refuses to resurrect", async () => {
@@ -761,10 +761,10 @@ describe("no lost updates and no resurrection (compare-and-set stores)", () => {
     const { login, manager } = setup({}, store);
     const { cookie, id } = await login();
     const slow = await manager.load(cookie, { secure: false });
-    await store.inner.destroy(id);
+    await store.inner.destroy(storeKey(id));
     slow.cart = ["late"];
     await manager.commit(slow);
-    expect(await store.inner.get(id)).toBeNull();
+    expect(await store.inner.get(storeKey(id))).toBeNull();
   });
 });
 
@@ -776,14 +776,14 @@ describe("versioned stores: compare-and-set with the version the read returned",
     store.reset();
     const session = await manager.load(cookie, { secure: false });
     expect(store.calls.map((c) => c.op)).toEqual(["getVersioned"]);
-    const loaded = await store.inner.getVersioned(id);
+    const loaded = await store.inner.getVersioned(storeKey(id));
     session.cart = ["a"];
     await manager.commit(session);
     expect(store.casVersions()).toEqual([loaded!.version]);
     expect(store.calls.map((c) => c.op)).toEqual(["getVersioned", "compareAndSet"]);
 
     // A second write in the same request carries the version the first one returned.
-    const afterFirst = await store.inner.getVersioned(id);
+    const afterFirst = await store.inner.getVersioned(storeKey(id));
     session.cart = ["a", "b"];
     await session.save();
     expect(store.casVersions()).toEqual([loaded!.version, afterFirst!.version]);
@@ -796,11 +796,11 @@ describe("versioned stores: compare-and-set with the version the read returned",
     const { cookie, id } = await login();
     const a = await manager.load(cookie, { secure: false });
     const b = await manager.load(cookie, { secure: false });
-    const loaded = await store.inner.getVersioned(id);
+    const loaded = await store.inner.getVersioned(storeKey(id));
     a.a = 1;
     b.b = 2;
     await manager.commit(a);
-    const afterA = await store.inner.getVersioned(id);
+    const afterA = await store.inner.getVersioned(storeKey(id));
     store.reset();
     await manager.commit(b);
     // First with the version both loaded (stale now: a conflict), then with a's.
@@ -817,7 +817,7 @@ describe("versioned stores: compare-and-set with the version the read returned",
     other.a = 1;
     await manager.commit(other);
     await session.reload();
-    const current = await store.inner.getVersioned(id);
+    const current = await store.inner.getVersioned(storeKey(id));
     store.reset();
     session.b = 2;
     await manager.commit(session);
@@ -882,9 +882,9 @@ describe("logs and events never carry a raw session id", () => {
     const everything = JSON.stringify([seen, logs.map((l) => ({ ...l, error: String(l.error) }))]);
     for (const raw of [id, session.id, second.id]) expect(everything).not.toContain(raw);
     expect(seen.map(([e]) => e)).toEqual(expect.arrayContaining(["created", "regenerated", "destroyed", "rejected"]));
-    expect(seen).toContainEqual(["created", { session: hashId(id) }]);
-    expect(seen).toContainEqual(["regenerated", { from: hashId(id) }]);
-    expect(seen).toContainEqual(["destroyed", { session: hashId(session.id) }]);
+    expect(seen).toContainEqual(["created", { session: hashId(storeKey(id)) }]);
+    expect(seen).toContainEqual(["regenerated", { from: hashId(storeKey(id)) }]);
+    expect(seen).toContainEqual(["destroyed", { session: hashId(storeKey(session.id)) }]);
   });
   it("a throwing logger or listener does not break requests", async () => {
     const { manager } = setup({ logger: () => { throw new Error("logger down"); } });

@@ -71,7 +71,7 @@ describe("per-key merge of concurrent writes", () => {
             }
           });
           for (const index of order) await manager.commit(sessions[index]!);
-          const stored = decodeRecord((await store.inner.get(first.id))!)!;
+          const stored = decodeRecord((await store.inner.get(manager.storeKeyOf(first.id)))!)!;
           expect(JSON.parse(stored.dataText)).toEqual(normalize(model(start, requests, order)));
         },
       ),
@@ -88,7 +88,7 @@ describe("per-key merge of concurrent writes", () => {
     const sessions = await Promise.all(Array.from({ length: 50 }, () => manager.load(cookie, { secure: false })));
     sessions.forEach((s, i) => ((s as unknown as Data)[`k${i}`] = i));
     await Promise.all(sessions.map((s) => manager.commit(s)));
-    const data = JSON.parse(decodeRecord((await store.inner.get(first.id))!)!.dataText);
+    const data = JSON.parse(decodeRecord((await store.inner.get(manager.storeKeyOf(first.id)))!)!.dataText);
     expect(Object.keys(data)).toHaveLength(51);
     for (let i = 0; i < 50; i++) expect(data[`k${i}`]).toBe(i);
   });

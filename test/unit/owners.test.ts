@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createSessionManager, hashId, SessionConfigError, UnsupportedOperationError, type SessionOptions } from "../../src/index.js";
+import { createSessionManager, SessionConfigError, UnsupportedOperationError, type SessionOptions } from "../../src/index.js";
 import { CountingStore, SECRET, cookiePair } from "./support.js";
 
 type Data = { userId?: number; device?: string; n?: number };
@@ -55,7 +55,7 @@ describe("sessions per owner", () => {
     await login(2, "other user");
     const current = await manager.load(laptop.cookie, { secure: false });
     const list = await manager.listSessions(1, { current });
-    expect(list.map((s) => s.session)).toEqual([hashId(phone.id), hashId(laptop.id)]);
+    expect(list.map((s) => s.session)).toEqual([manager.hashOf(phone.id), manager.hashOf(laptop.id)]);
     expect(list.map((s) => s.metadata)).toEqual([{ device: "phone" }, { device: "laptop" }]);
     expect(list.map((s) => s.current)).toEqual([false, true]);
     expect(list[1]!.createdAt - list[0]!.createdAt).toBe(60_000);
@@ -90,8 +90,8 @@ describe("sessions per owner", () => {
     const { manager, login, request } = setup();
     const a = await login(1, "a");
     const b = await login(1, "b");
-    expect(await manager.destroyOwnerSession(1, hashId(a.id))).toBe(true);
-    expect(await manager.destroyOwnerSession(1, hashId(a.id))).toBe(false);
+    expect(await manager.destroyOwnerSession(1, manager.hashOf(a.id))).toBe(true);
+    expect(await manager.destroyOwnerSession(1, manager.hashOf(a.id))).toBe(false);
     expect((await request(a.cookie)).session.userId).toBeUndefined();
     expect((await request(b.cookie)).session.userId).toBe(1);
   });
@@ -100,7 +100,7 @@ describe("sessions per owner", () => {
     const first = await login(1, "x");
     // The owner key carried over explicitly (regenerate() alone starts empty): the index follows the new id.
     const { session: regenerated, cookie } = await request(first.cookie, (s) => s.regenerate(["userId"]));
-    expect((await store.inner.owners.entries("1")).map((e) => e.id)).toEqual([regenerated.id]);
+    expect((await store.inner.owners.entries("1")).map((e) => e.id)).toEqual([manager.storeKeyOf(regenerated.id)]);
     await request(cookie, (s) => void (s.userId = 3));
     expect(await store.inner.owners.entries("1")).toEqual([]);
     expect((await manager.listSessions(3)).length).toBe(1);

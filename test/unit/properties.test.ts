@@ -10,7 +10,7 @@ import { cookieValues } from "../../src/core/cookie.js";
 import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta } from "../../src/core/record.js";
 import { sign, verify } from "../../src/core/signing.js";
 import { createSessionManager, type SessionLogEntry } from "../../src/index.js";
-import { CountingStore, OLD_SECRET, SECRET } from "./support.js";
+import { CountingStore, OLD_SECRET, SECRET, storeKey } from "./support.js";
 
 type Data = Record<string, unknown>;
 
@@ -88,7 +88,7 @@ describe("arbitrary Cookie headers", () => {
         // Put a real session under `known` (signed values for it carry its real signature); its
         // deadline is further than idleTimeout, so loading it costs exactly one read.
         const now = Date.now();
-        await store.inner.create(known, encodeRecord({ createdAt: now, expiresAt: now + 7 * 86_400_000, writtenAt: now }, '{"n":1}'), 60);
+        await store.inner.create(manager.storeKeyOf(known), encodeRecord({ createdAt: now, expiresAt: now + 7 * 86_400_000, writtenAt: now }, '{"n":1}'), 60);
         const header = list.map((p) => p.text).join(separator);
         const session = await manager.load(header, { secure: false });
         // Only the first MAX_COOKIE_VALUES (4) values named sid are looked at (#16 item 7). Among them,
@@ -101,7 +101,7 @@ describe("arbitrary Cookie headers", () => {
           tried.push(id);
           if (id === known) break;
         }
-        expect(store.calls).toEqual(tried.map((id) => ({ op: "get", id })));
+        expect(store.calls).toEqual(tried.map((id) => ({ op: "get", id: manager.storeKeyOf(id) })));
         expect(session.isNew).toBe(!tried.includes(known));
         if (session.isNew) {
           expect(session.id).not.toBe(known);
@@ -189,7 +189,7 @@ describe("signing", () => {
         const store = new CountingStore();
         const manager = createSessionManager<Data>({ store, secret: [SECRET, OLD_SECRET] });
         const now = Date.now();
-        await store.inner.create(id, encodeRecord({ createdAt: now, expiresAt: now + 60_000, writtenAt: now }, '{"a":1}'), 60);
+        await store.inner.create(manager.storeKeyOf(id), encodeRecord({ createdAt: now, expiresAt: now + 60_000, writtenAt: now }, '{"a":1}'), 60);
         const session = await manager.load(`sid=${signature.sign(id, old ? OLD_SECRET : SECRET)}`, { secure: false });
         expect(session.isNew).toBe(false);
         expect(session.id).toBe(id);
@@ -293,7 +293,7 @@ describe("record format", () => {
     await fc.assert(
       fc.asyncProperty(stored, async (raw) => {
         const store = new CountingStore();
-        await store.inner.create(id, raw, 60);
+        await store.inner.create(storeKey(id), raw, 60);
         const manager = createSessionManager<Data>({ store, secret: SECRET });
         const session = await manager.load(`sid=${signature.sign(id, SECRET)}`, { secure: false });
         const decoded = decodeRecord(raw);

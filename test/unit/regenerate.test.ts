@@ -33,7 +33,7 @@ function setup(options: Partial<SessionOptions<Data>> = {}) {
   }
   /** The stored metadata of the session `cookie` names, as the store holds it. */
   async function metaOf(id: string) {
-    const raw = await store.inner.get(id);
+    const raw = await store.inner.get(manager.storeKeyOf(id));
     return raw === null ? null : decodeRecord(raw)!.meta;
   }
   return { store, manager, request, metaOf };
@@ -157,7 +157,8 @@ describe("compat: a session express-session created gets a deadline, once (item 
       };
       expect((await load()).userId).toBe(9);
       const storedMeta = async () => {
-        const text = await store.inner.get(id);
+        // express-session-read moves the record to its hashed key on first use; express-session keeps connect-redis's key.
+        const text = await store.inner.get(manager.storeKeyOf(id));
         if (text === null) return null;
         // express-session's layout carries our metadata under "sharedSession"; ours has it on line one.
         return text.startsWith("{\"v\":") ? decodeRecord(text)!.meta.expiresAt : (JSON.parse(text) as { sharedSession?: { expiresAt: number } }).sharedSession?.expiresAt;

@@ -1,3 +1,4 @@
+import { createSessionManager } from "../../src/index.js";
 import type { CompareAndSetResult, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 
@@ -94,4 +95,12 @@ export class VersionedCountingStore extends CountingStore {
 export function cookiePair(setCookie: string | undefined): string {
   if (!setCookie) throw new Error("expected a Set-Cookie value");
   return setCookie.split(";")[0]!;
+}
+
+/**
+ * The key a manager whose last secret is `secret` stores session `id` under (records are keyed by a
+ * keyed hash of the id, not the id).
+ */
+export function storeKey(id: string, secret: string = SECRET): string {
+  return createSessionManager({ store: new MemoryStore({ quiet: true }), secret }).storeKeyOf(id);
 }
