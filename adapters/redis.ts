@@ -3,6 +3,7 @@ import { SessionConfigError, SessionError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { escapeGlob } from "./redis/glob.js";
+import { followRedirects, unpipelined } from "./redis/redirect.js";
 import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ENTRIES, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
 import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
@@ -339,12 +340,14 @@ export class RedisStore implements SessionStore {
    * does not have it yet (first use, a restart, `SCRIPT FLUSH`).
    */
   async #script(operation: string, lua: LuaScript, key: string, ...args: (string | number)[]): Promise<unknown> {
-    return this.#run(operation, async () => {
+    return this.#run(operation, async (direct) => {
       try {
         return await this.client.evalsha(lua.sha, 1, key, ...args);
       } catch (err) {
         if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
-        return this.client.eval(lua.source, 1, key, ...args);
+        const load = () => this.client.eval(lua.source, 1, key, ...args);
+        // Resent after a Cluster redirection: the fallback must bypass the auto-pipeline too.
+        return direct ? unpipelined(this.client as Cluster, load) : load();
       }
     });
   }
@@ -360,10 +363,12 @@ export class RedisStore implements SessionStore {
    * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
    * same time budget.
    */
-  #run<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+  #run<T>(operation: string, send: (direct?: boolean) => Promise<T>, target: RedisClient = this.client): Promise<T> {
+    // On a Cluster, a redirection the auto-pipeline did not follow is resent (see followRedirects).
+    const run = this.#isCluster && target === this.client ? () => followRedirects(this.client as Cluster, send) : send;
     // Connected (every request of a healthy app): one promise and one timer, nothing else.
-    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, send);
-    return this.#runWhenConnected(operation, send);
+    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, run);
+    return this.#runWhenConnected(operation, run);
   }
 
   /** `send()` bounded by `timeout`; a late answer or rejection after the timeout is dropped. */
