@@ -577,7 +577,7 @@ export interface MemcachedClientOptions {
   /**
    * How keys are placed on the servers:
    * - `"ketama"`: consistent hashing, placed exactly as libmemcached's ketama-compatible mode
-   *   (PHP memcached with `OPT_LIBKETAMA_COMPATIBLE`, pylibmc with `ketama`) places them. Adding a
+   *   (PHP memcached with `OPT_LIBKETAMA_COMPATIBLE`, pylibmc with `ketama_weighted`) places them. Adding a
    *   fourth server to three moves about a quarter of the sessions, not three quarters.
    * - `"modula"`: memjs's own `hash(key) % servers`, the placement of earlier versions of this
    *   package: keep it until you can move over (see the README, "Memcached: placement").

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 /**
  * Ketama consistent hashing, placed as libmemcached places keys in its ketama-compatible mode
  * (`MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, MD5), which PHP's memcached extension
- * (`Memcached::OPT_LIBKETAMA_COMPATIBLE`) and pylibmc (`"ketama": True`) use too, so that fleets
+ * (`Memcached::OPT_LIBKETAMA_COMPATIBLE`) and pylibmc (`"ketama_weighted": True`) use too, so that fleets
  * in several languages agree on where a key lives.
  *
  * - Each server gets `floor(weight / totalWeight * 40 * servers) * 4` points on a 32-bit circle
