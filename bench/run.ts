@@ -4,8 +4,10 @@
  * Starts its own Redis and Memcached on loopback, then for Express, Koa and Fastify runs every
  * variant (bare, ours on Redis, ours on Memcached, the peer) in its own process, under autocannon
  * in this process, for the read, write, anonymous and login scenarios; rounds alternate between the
- * variants and the median is kept. Then the core micro-benchmark and the memory check. Writes
- * bench/results/latest.json, latest.md and chart.svg.
+ * variants and the median is kept. Then the scale-out scenario (1, 2, 4 app processes on one Redis),
+ * the core micro-benchmark and the memory check. Every Redis variant's Redis CPU per request comes
+ * from `INFO cpu`. Writes bench/results/latest.json, latest.md and chart.svg; `npx tsx
+ * bench/readme-tables.ts` prints the README's tables from latest.json.
  *
  * Environment: BENCH_QUICK=1 (smoke run), BENCH_FRAMEWORKS, BENCH_SCENARIOS (comma lists),
  * BENCH_DURATION / BENCH_WARMUP (seconds), BENCH_ROUNDS / BENCH_READ_ROUNDS, BENCH_CONNECTIONS,
