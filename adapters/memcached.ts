@@ -5,6 +5,7 @@ import { scrubError } from "../src/core/errors.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { whenMemcachedReady, type ReadyClientLike } from "./memcached/ready.js";
+import { KetamaContinuum } from "./memcached/ketama.js";
 
 /**
  * The longest TTL memcached reads as "seconds from now" (30 days). A larger expiration is read as
@@ -591,6 +592,22 @@ export interface MemcachedClientOptions {
    * @default 30
    */
   keepAliveDelay?: number;
+  /**
+   * How keys are placed on the servers:
+   * - `"ketama"`: consistent hashing, placed exactly as libmemcached's ketama-compatible mode
+   *   (PHP memcached with `OPT_LIBKETAMA_COMPATIBLE`, pylibmc with `ketama_weighted`) places them. Adding a
+   *   fourth server to three moves about a quarter of the sessions, not three quarters.
+   * - `"modula"`: memjs's own `hash(key) % servers`, the placement of earlier versions of this
+   *   package: keep it until you can move over (see the README, "Memcached: placement").
+   * @default "ketama"
+   */
+  distribution?: "ketama" | "modula";
+  /**
+   * Relative weight of each server, in the order of `servers` (whole numbers >= 1): a server of
+   * weight 2 gets about twice the keys of one of weight 1. Ketama placement only.
+   * @default every server 1
+   */
+  weights?: readonly number[];
   /** SASL user name for every server (or put `user:pass@` in a server address). */
   username?: string;
   /** SASL password for every server. */
@@ -649,5 +666,34 @@ export function createMemcachedClient(servers: string | readonly string[] | unde
     logger: options.logger ?? silent,
   });
   guardStaleSockets(client);
+  const distribution = options.distribution ?? "ketama";
+  if (distribution !== "ketama" && distribution !== "modula") {
+    throw new SessionConfigError(`createMemcachedClient: distribution must be "ketama" or "modula", got ${JSON.stringify(distribution)}`);
+  }
+  if (options.weights !== undefined && distribution !== "ketama") throw new SessionConfigError('createMemcachedClient: weights need distribution: "ketama"');
+  if (distribution === "ketama") useKetama(client, options.weights);
   return client;
+}
+
+/**
+ * Place the keys of a `memjs` client by ketama consistent hashing, as {@link createMemcachedClient}
+ * does by default (libmemcached-compatible; see its `distribution` option), through memjs's
+ * documented `getServer` hook. For a client you made with `memjs.Client.create` yourself.
+ *
+ * @param weights relative weight of each server, in the client's server order (default: all 1).
+ * @example
+ * const client = memjs.Client.create("10.0.0.1:11211,10.0.0.2:11211");
+ * useKetama(client);
+ */
+export function useKetama(client: memjs.Client, weights?: readonly number[]): void {
+  const servers = (client as unknown as { servers?: unknown }).servers;
+  if (!Array.isArray(servers) || servers.length === 0) throw new SessionConfigError("useKetama: client must be a memjs Client with its servers");
+  if (weights !== undefined && (!Array.isArray(weights) || weights.length !== servers.length || weights.some((w) => !Number.isInteger(w) || w < 1))) {
+    throw new SessionConfigError(`useKetama: weights must be one whole number >= 1 per server (${servers.length}), got ${JSON.stringify(weights)}`);
+  }
+  const continuum = new KetamaContinuum(
+    (servers as { host: string; port: number }[]).map((server, i) => ({ host: server.host, port: server.port, weight: weights?.[i] ?? 1 })),
+  );
+  // memjs asks getServer for the index of a key's server (only with two servers or more).
+  (client as unknown as { getServer(key: string): number }).getServer = (key) => continuum.serverFor(key);
 }

@@ -1,11 +1,13 @@
 import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError, SessionError } from "../src/index.js";
-import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities } from "../src/index.js";
+import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { scrubError } from "../src/core/errors.js";
 import { escapeGlob } from "./redis/glob.js";
 import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
-import { COMPARE_AND_SET, OWNER_ADD, OWNER_ENTRIES, type LuaScript } from "./redis/lua.js";
+import { followRedirects, unpipelined } from "./redis/redirect.js";
+import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ENTRIES, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
+import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
 export { createRedisClient } from "./redis/client.js";
 export type { RedisClusterClientOptions, RedisServerClientOptions } from "./redis/client.js";
@@ -75,6 +77,11 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list
  * refuses them), so the two kinds of key cannot collide.
  */
 const OWNER_NAMESPACE = "owner:";
+/**
+ * Rounds of compare-and-set when the version is stale but the record still equals `expected`
+ * (someone rewrote the same bytes). Then the call reports a conflict and the manager's merge retries.
+ */
+const CAS_ROUNDS = 10;
 /** Longest owner id, in characters, before escaping. */
 const MAX_OWNER_LENGTH = 1024;
 /** Statuses of a client that has not connected yet; any other non-ready status means an outage or a closed client. */
@@ -93,6 +100,11 @@ function messageOf(err: unknown): string {
  * One key per session, `<prefix><id>`, holding the record as a string with the session's TTL. A read
  * that extends the idle TTL is one `GETEX key EX ttl`; create is `SET NX EX`, update `SET XX EX`,
  * touch `EXPIRE`, destroy `DEL`; compare-and-set is one Lua script on the key.
+ *
+ * A record in shared-session's own format is stored behind a 12-byte version tag (`~` and 11
+ * random base64url characters, new on every write) that reads strip: a compare-and-set compares
+ * that tag, not the whole record. Records in another layout (express-session's, written by the
+ * `compat: "express-session"` mode for connect-redis to read) are stored exactly as given.
  *
  * Owner index (`owners`, for the manager's `owner` option): one sorted set per owner at
  * `<prefix>owner:<owner>` (`{`, `}` and `%` in the owner percent-encoded), members the session ids,
@@ -232,8 +244,26 @@ export class RedisStore implements SessionStore {
     return this.prefix + OWNER_NAMESPACE + owner.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   }
 
+  /** The record of `id` (its version tag stripped), or `null`; with `ttl`, one `GETEX` that also resets the TTL. */
+  async get(id: string, ttl?: number): Promise<string | null> {
+    const value = await this.#read(id, ttl);
+    return value === null ? null : untagged(value);
+  }
+
+  /**
+   * {@link get} with the record's version: the tag stored in front of it (see `compareAndSet`), none
+   * for a record stored without one. The session manager reads through this and hands the version
+   * back to {@link compareAndSet}.
+   */
+  async getVersioned(id: string, ttl?: number): Promise<VersionedRecord | null> {
+    const value = await this.#read(id, ttl);
+    if (value === null) return null;
+    const version = tagOf(value);
+    return version === undefined ? { record: value } : { record: value.slice(TAG_LENGTH), version };
+  }
+
   // Not `async`: the read runs on every request, and an async wrapper is one more promise around #run's.
-  get(id: string, ttl?: number): Promise<string | null> {
+  #read(id: string, ttl: number | undefined): Promise<string | null> {
     if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key("get", id)));
     try {
       checkTtl("get", ttl);
@@ -245,12 +275,14 @@ export class RedisStore implements SessionStore {
 
   async create(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("create", ttl);
-    return (await this.#run("create", () => this.client.set(this.#key("create", id), record, "EX", ttl, "NX"))) === "OK";
+    const value = tagged(record);
+    return (await this.#run("create", () => this.client.set(this.#key("create", id), value, "EX", ttl, "NX"))) === "OK";
   }
 
   async update(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("update", ttl);
-    return (await this.#run("update", () => this.client.set(this.#key("update", id), record, "EX", ttl, "XX"))) === "OK";
+    const value = tagged(record);
+    return (await this.#run("update", () => this.client.set(this.#key("update", id), value, "EX", ttl, "XX"))) === "OK";
   }
 
   async touch(id: string, ttl: number): Promise<boolean> {
@@ -271,15 +303,41 @@ export class RedisStore implements SessionStore {
   /**
    * Atomically replace the record of `id` with `record` if it is exactly `expected`: one Lua script
    * (`EVALSHA`, falling back to `EVAL` once per server when the script is not cached yet).
+   *
+   * With the `version` {@link getVersioned} returned with `expected`, the script compares only the
+   * 12-byte version tag stored in front of the record, so a write sends the new record
+   * and the tag, as a plain `SET` would, and Redis compares 12 bytes. Without a version (or for a
+   * record stored untagged), it sends `expected` and compares whole records. A stale version whose
+   * record still equals `expected` (rewritten with the same bytes) is retried under the current tag.
    */
-  async compareAndSet(id: string, expected: string, record: string, ttl: number): Promise<CompareAndSetResult> {
+  async compareAndSet(id: string, expected: string, record: string, ttl: number, version?: string): Promise<CompareAndSetResult> {
     checkTtl("compareAndSet", ttl);
-    const reply = await this.#script("compareAndSet", COMPARE_AND_SET, this.#key("compareAndSet", id), expected, record, ttl);
-    if (reply === 1) return { status: "written" };
-    if (reply === 0 || reply === null) return { status: "missing" };
-    if (typeof reply === "string") return { status: "conflict", current: reply };
-    if (Buffer.isBuffer(reply)) return { status: "conflict", current: reply.toString("utf8") };
-    throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply of type ${Array.isArray(reply) ? "array" : typeof reply}`);
+    const key = this.#key("compareAndSet", id);
+    const tag = isTaggable(record) ? newTag() : undefined;
+    const value = tag === undefined ? record : tag + record;
+    let expectedTag = isTag(version) ? version : undefined;
+    for (let round = 0; round < CAS_ROUNDS; round++) {
+      const reply =
+        expectedTag === undefined
+          ? await this.#script("compareAndSet", COMPARE_AND_SET, key, expected, value, ttl)
+          : await this.#script("compareAndSet", COMPARE_VERSION_AND_SET, key, expectedTag, value, ttl);
+      if (reply === 1) return tag === undefined ? { status: "written" } : { status: "written", version: tag };
+      if (reply === 0 || reply === null) return { status: "missing" };
+      const current = typeof reply === "string" ? reply : Buffer.isBuffer(reply) ? reply.toString("utf8") : undefined;
+      if (current === undefined) {
+        throw new RedisStoreError("ERR_REDIS_COMMAND", "compareAndSet", `RedisStore: compareAndSet got an unexpected reply of type ${Array.isArray(reply) ? "array" : typeof reply}`);
+      }
+      const currentTag = tagOf(current);
+      const currentRecord = currentTag === undefined ? current : current.slice(TAG_LENGTH);
+      // Compared by tag, but the same bytes were written again since: still `expected`, so try again
+      // under the current tag (or by record, when it is stored untagged).
+      if (expectedTag !== undefined && currentRecord === expected) {
+        expectedTag = currentTag;
+        continue;
+      }
+      return currentTag === undefined ? { status: "conflict", current: currentRecord } : { status: "conflict", current: currentRecord, version: currentTag };
+    }
+    return { status: "conflict", current: expected };
   }
 
   /**
@@ -314,12 +372,14 @@ export class RedisStore implements SessionStore {
    * does not have it yet (first use, a restart, `SCRIPT FLUSH`).
    */
   async #script(operation: string, lua: LuaScript, key: string, ...args: (string | number)[]): Promise<unknown> {
-    return this.#run(operation, async () => {
+    return this.#run(operation, async (direct) => {
       try {
         return await this.client.evalsha(lua.sha, 1, key, ...args);
       } catch (err) {
         if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
-        return this.client.eval(lua.source, 1, key, ...args);
+        const load = () => this.client.eval(lua.source, 1, key, ...args);
+        // Resent after a Cluster redirection: the fallback must bypass the auto-pipeline too.
+        return direct ? unpipelined(this.client as Cluster, load) : load();
       }
     });
   }
@@ -336,10 +396,12 @@ export class RedisStore implements SessionStore {
    * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
    * same time budget.
    */
-  #run<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+  #run<T>(operation: string, send: (direct?: boolean) => Promise<T>, target: RedisClient = this.client): Promise<T> {
+    // On a Cluster, a redirection the auto-pipeline did not follow is resent (see followRedirects).
+    const run = this.#isCluster && target === this.client ? () => followRedirects(this.client as Cluster, send) : send;
     // Connected (every request of a healthy app): one promise and one timer, nothing else.
-    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, send);
-    return this.#runWhenConnected(operation, send);
+    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, run);
+    return this.#runWhenConnected(operation, run);
   }
 
   /** `send()` bounded by `timeout`; a late answer or rejection after the timeout is dropped. */
@@ -395,6 +457,11 @@ export class RedisStore implements SessionStore {
       cause: this.#clientErrors.lastError ?? undefined,
     });
   }
+}
+
+/** The value to store for `record`: tagged with a fresh version when it is in shared-session's own format. */
+function tagged(record: string): string {
+  return isTaggable(record) ? newTag() + record : record;
 }
 
 function checkTtl(operation: string, ttl: number): void {

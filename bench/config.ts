@@ -119,6 +119,11 @@ export interface BenchConfig {
   readonly memory: boolean;
   /** Sessions created before each heap reading of the memory check. */
   readonly memorySessions: readonly [number, number];
+  /** Run the scale-out scenario (1, 2, 4 app processes on one Redis), and with which framework. */
+  readonly scaleOut: boolean;
+  readonly scaleFramework: Framework;
+  /** App process counts of the scale-out scenario. */
+  readonly scaleProcesses: readonly number[];
 }
 
 export function loadConfig(): BenchConfig {
@@ -134,6 +139,13 @@ export function loadConfig(): BenchConfig {
     core: process.env.BENCH_CORE !== "0",
     memory: process.env.BENCH_MEMORY !== "0",
     memorySessions: QUICK ? [1_000, 10_000] : [1_000, 100_000],
+    scaleOut: process.env.BENCH_SCALEOUT !== "0",
+    scaleFramework: process.env.BENCH_SCALE_FRAMEWORK ? listFromEnv("BENCH_SCALE_FRAMEWORK", FRAMEWORKS)[0]! : "fastify",
+    scaleProcesses: (process.env.BENCH_SCALE_PROCESSES ?? "1,2,4").split(",").map((n) => {
+      const value = Number(n.trim());
+      if (!Number.isInteger(value) || value < 1) throw new Error(`bench: BENCH_SCALE_PROCESSES lists ${JSON.stringify(n)}, not a process count`);
+      return value;
+    }),
   };
 }
 

@@ -4,6 +4,7 @@ import { FRAMEWORKS, SCENARIO_TEXT, SCENARIOS, VARIANT_LABEL } from "./config.js
 import type { CoreResult } from "./core.js";
 import type { Cell } from "./matrix.js";
 import type { MemoryResult } from "./memory.js";
+import type { ScaleOutResult } from "./scaleout.js";
 
 export interface MachineInfo {
   readonly cpus: number;
@@ -34,6 +35,8 @@ export interface BenchResults {
   readonly cells: Cell[];
   readonly core: CoreResult | null;
   readonly memory: MemoryResult | null;
+  /** 1, 2, 4 app processes on one Redis (absent in results of earlier runs). */
+  readonly scaleOut?: ScaleOutResult | null;
   readonly targets: TargetCheck[];
 }
 
@@ -80,6 +83,20 @@ export function checkTargets(cells: readonly Cell[], core: CoreResult | null, me
     const ours = cell(cells, framework, "read", "ours-redis");
     ratio(`read.${framework}.vsBare`, `Read, ${framework}: ours (Redis) / bare ${framework}`, bareTargets[framework], ours?.vsBare, pct);
     ratio(`read.${framework}.vsPeer`, `Read, ${framework}: ours (Redis) / ${VARIANT_LABEL[framework]["peer-redis"]}`, peerTargets[framework], ours?.vsPeer, times);
+  }
+  for (const scenario of ["read", "write"] as const) {
+    // Redis is what every app process shares: its CPU per request bounds how far the app scales out.
+    const pairs = FRAMEWORKS.flatMap((f) => {
+      const [ours, peer] = [cell(cells, f, scenario, "ours-redis"), cell(cells, f, scenario, "peer-redis")];
+      return ours && peer ? [{ f, ours: ours.cpu.redis, peer: peer.cpu.redis }] : [];
+    });
+    checks.push({
+      id: `redisCpu.${scenario}`,
+      description: `Redis CPU per request, ${scenario}: ours / the peer on Redis (every framework, \`INFO cpu\`)`,
+      target: "<= 1.00x",
+      measured: pairs.map((p) => `${p.f} ${p.ours.toFixed(1)} / ${p.peer.toFixed(1)} µs (${(p.ours / p.peer).toFixed(2)}x)`).join(", ") || "-",
+      pass: pairs.length === 0 ? null : pairs.every((p) => p.ours <= p.peer),
+    });
   }
   const mc = cell(cells, "express", "read", "ours-memcached");
   ratio("read.express.memcached.vsPeer", "Read, express: ours (Memcached) / express-session + connect-memcached", 1.5, mc?.vsPeer, times);
@@ -146,6 +163,42 @@ export function markdown(results: BenchResults): string {
       lines.push(
         `| ${c.framework} | ${name} | ${num(c.rps)}${failures} | ${c.p99} | ${pct(c.vsBare)} | ${times(c.vsPeer)} | ${cmd(c.commands.redis)} | ${cmd(c.commands.memcached)} | ${cpu} |`,
       );
+    }
+  }
+  const redisCells = results.cells.filter((c) => c.commands.redis > 0.05 && c.cpu.redis > 0);
+  if (redisCells.length > 0) {
+    lines.push("");
+    lines.push(`## Redis CPU per request, and what one Redis core serves`);
+    lines.push("");
+    lines.push(
+      "Redis CPU time per request (`used_cpu_user + used_cpu_sys` from `INFO cpu`, before and after each round, over the requests sent), for every variant that uses Redis. " +
+        "Every app process shares Redis, so this decides how many requests per second one Redis core (or one Cluster shard) sustains: 1,000,000 / µs per request.",
+    );
+    lines.push("");
+    lines.push(`| scenario | framework | variant | Redis cmd/req | Redis CPU µs/req | req/s per Redis core |`);
+    lines.push(`|---|---|---|---:|---:|---:|`);
+    for (const c of redisCells) {
+      const name = c.variant.startsWith("ours") ? `**${c.label}**` : c.label;
+      lines.push(`| ${c.scenario} | ${c.framework} | ${name} | ${cmd(c.commands.redis)} | ${c.cpu.redis.toFixed(2)} | ${num(1e6 / c.cpu.redis)} |`);
+    }
+  }
+  if (results.scaleOut && results.scaleOut.rows.length > 0) {
+    const { framework, rows } = results.scaleOut;
+    lines.push("");
+    lines.push(`## Scale-out: 1, 2, 4 ${framework} processes on one Redis`);
+    lines.push("");
+    lines.push(
+      `Every process serves the same sessions; the ${config.connections} connections are shared out over the processes (one autocannon per process). ` +
+        `Median of ${config.rounds} rounds of ${config.duration} s. On a machine with fewer cores than processes + Redis + the load generator, requests/s cannot grow with processes; ` +
+        `Redis CPU per request is the figure that carries over.`,
+    );
+    lines.push("");
+    lines.push(`| variant | scenario | processes | req/s | Redis cmd/req | Redis CPU µs/req | req/s per Redis core |`);
+    lines.push(`|---|---|---:|---:|---:|---:|---:|`);
+    for (const r of rows) {
+      const name = r.variant.startsWith("ours") ? `**${VARIANT_LABEL[framework][r.variant]}**` : VARIANT_LABEL[framework][r.variant];
+      const failures = r.failures > 0 ? ` (${r.failures} failed)` : "";
+      lines.push(`| ${name} | ${r.scenario} | ${r.processes} | ${num(r.rps)}${failures} | ${cmd(r.redisCommands)} | ${r.redisCpu.toFixed(2)} | ${num(r.perRedisCore)} |`);
     }
   }
   if (results.core) {

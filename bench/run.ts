@@ -4,12 +4,15 @@
  * Starts its own Redis and Memcached on loopback, then for Express, Koa and Fastify runs every
  * variant (bare, ours on Redis, ours on Memcached, the peer) in its own process, under autocannon
  * in this process, for the read, write, anonymous and login scenarios; rounds alternate between the
- * variants and the median is kept. Then the core micro-benchmark and the memory check. Writes
- * bench/results/latest.json, latest.md and chart.svg.
+ * variants and the median is kept. Then the scale-out scenario (1, 2, 4 app processes on one Redis),
+ * the core micro-benchmark and the memory check. Every Redis variant's Redis CPU per request comes
+ * from `INFO cpu`. Writes bench/results/latest.json, latest.md and chart.svg; `npx tsx
+ * bench/readme-tables.ts` prints the README's tables from latest.json.
  *
  * Environment: BENCH_QUICK=1 (smoke run), BENCH_FRAMEWORKS, BENCH_SCENARIOS (comma lists),
  * BENCH_DURATION / BENCH_WARMUP (seconds), BENCH_ROUNDS / BENCH_READ_ROUNDS, BENCH_CONNECTIONS,
- * BENCH_CORE=0, BENCH_MEMORY=0, BENCH_PROFILE=<framework>:<variant> (CPU profile of that app),
+ * BENCH_CORE=0, BENCH_MEMORY=0, BENCH_SCALEOUT=0 (skip the scale-out scenario), BENCH_SCALE_FRAMEWORK
+ * (default fastify), BENCH_SCALE_PROCESSES (default 1,2,4), BENCH_PROFILE=<framework>:<variant> (CPU profile of that app),
  * BENCH_WAIT_QUIET=<minutes> (wait for a load average below 0.7 first),
  * BENCH_OUT=<dir> (default bench/results, bench/results/quick in quick mode), BENCH_PROVIDER=binaries|docker, REDIS_URL, MEMCACHED_SERVERS.
  */
@@ -20,6 +23,7 @@ import { loadConfig } from "./config.js";
 import { runCore, type CoreResult } from "./core.js";
 import { runFramework, type Cell } from "./matrix.js";
 import { runMemory, type MemoryResult } from "./memory.js";
+import { runScaleOut, type ScaleOutResult } from "./scaleout.js";
 import { buildLibrary } from "./library.js";
 import { checkTargets, markdown, svg, type BenchResults } from "./report.js";
 import { startServers } from "./services.js";
@@ -46,8 +50,10 @@ const servers = await startServers();
 let cells: Cell[] = [];
 let core: CoreResult | null = null;
 let memory: MemoryResult | null = null;
+let scaleOut: ScaleOutResult | null = null;
 try {
   for (const framework of config.frameworks) cells = cells.concat(await runFramework(framework, config, servers));
+  if (config.scaleOut) scaleOut = await runScaleOut(config.scaleFramework, config, servers);
   if (config.core) core = await runCore(servers.redisUrl, { counters: () => servers.counters() });
   if (config.memory) memory = await runMemory(servers, config.memorySessions);
   const versions = await servers.versions();
@@ -69,6 +75,7 @@ try {
     cells,
     core,
     memory,
+    scaleOut,
     targets: checkTargets(cells, core, memory),
   };
   mkdirSync(outDir, { recursive: true });

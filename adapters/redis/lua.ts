@@ -11,16 +11,47 @@ function script(source: string): LuaScript {
 }
 
 /**
- * Compare-and-set on one key (so it runs on any Cluster node).
- * KEYS[1] = session key, ARGV[1] = expected record, ARGV[2] = new record, ARGV[3] = TTL in seconds.
- * Returns 0 when the key is missing, 1 when the record was written, or the current record (a string)
- * on a conflict. Scripts are atomic: nothing runs between the GET and the SET.
+ * Length of the version tag the store puts in front of the records it tags (see `./version.ts`):
+ * a `~` and 11 base64url characters.
+ */
+export const TAG_LENGTH = 12;
+
+/**
+ * Compare-and-set on one key (so it runs on any Cluster node), comparing whole records: used when
+ * the caller has no version of `expected`, or for records stored without a tag.
+ * KEYS[1] = session key, ARGV[1] = expected record (untagged), ARGV[2] = new value, ARGV[3] = TTL
+ * in seconds. A stored value that starts with a version tag is compared without it.
+ * Returns 0 when the key is missing, 1 when the value was written, or the current value (a string,
+ * with its tag) on a conflict. Scripts are atomic: nothing runs between the GET and the SET.
  */
 export const COMPARE_AND_SET = script(`local current = redis.call('GET', KEYS[1])
 if not current then
   return 0
 end
-if current == ARGV[1] then
+local record = current
+if string.find(current, '^~${"[%w_%-]".repeat(TAG_LENGTH - 1)}') then
+  record = string.sub(current, ${TAG_LENGTH + 1})
+end
+if record == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'XX', 'EX', ARGV[3])
+  return 1
+end
+return current
+`);
+
+/**
+ * Compare-and-set on one key by version tag: only the first ${TAG_LENGTH} bytes of the stored value
+ * are compared, so the expected record is neither sent nor compared. KEYS[1] = session key,
+ * ARGV[1] = expected tag, ARGV[2] = new value, ARGV[3] = TTL in seconds. Returns 1 when written, 0
+ * when the key is missing, or the current value on a conflict (the caller then compares records, in
+ * case the same bytes were rewritten under a new tag). `GET` rather than `GETRANGE`: the commands an
+ * ACL user of the store needs stay the same.
+ */
+export const COMPARE_VERSION_AND_SET = script(`local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if string.sub(current, 1, ${TAG_LENGTH}) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'XX', 'EX', ARGV[3])
   return 1
 end

@@ -15,7 +15,7 @@ import { MemoryStore } from "../../src/testing/index.js";
 import { expressApp } from "../helpers/framework-apps.js";
 import { cookieHeader, request, sessionCookie, idOf } from "../helpers/http.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawRedis, tracked } from "./redis-helpers.js";
+import { closeClients, rawRedis, storedRecord, tracked } from "./redis-helpers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const KEY1 = randomBytes(32).toString("base64");
@@ -43,26 +43,27 @@ describe("encryption at rest on Redis", () => {
   });
 
   /** Log in through HTTP on an app with `keys`; the cookie and the raw value Redis holds. */
-  async function logIn(app: { url: string }): Promise<{ cookie: string; id: string; value: string; key: string }> {
+  /** `value` is what Redis holds (RedisStore's version tag, then the record); `record` the record alone. */
+  async function logIn(app: { url: string }): Promise<{ cookie: string; id: string; value: string; record: string; key: string }> {
     const login = await request(app.url, `/login?user=${USER}`, { method: "POST" });
     const cookie = sessionCookie(login);
     const id = idOf(cookie);
     const key = prefix + createSessionManager(options({ keys: [KEY1] })).storeKeyOf(id);
     const value = (await raw.get(key))!;
     expect(value).not.toBeNull();
-    return { cookie: cookieHeader(cookie), id, value, key };
+    return { cookie: cookieHeader(cookie), id, value, record: (await storedRecord(raw, key))!, key };
   }
 
   it("holds no plaintext in Redis, keeps the metadata readable, and reads back", async () => {
     const app = await expressApp.start(options({ keys: [KEY1] }));
     try {
-      const { cookie, id, value, key } = await logIn(app);
+      const { cookie, id, value, record, key } = await logIn(app);
       expect(value).not.toContain(String(USER));
       expect(value).not.toContain("userId");
       expect(value).not.toContain(id);
-      const [head, data] = value.split("\n") as [string, string];
+      const [head, data] = record.split("\n") as [string, string];
       expect(data.startsWith("enc1:")).toBe(true);
-      const meta = decodeRecord(value)!.meta;
+      const meta = decodeRecord(record)!.meta;
       expect(meta.expiresAt - meta.createdAt).toBe(604_800_000);
       expect(JSON.parse(head)).toMatchObject({ v: 1, createdAt: meta.createdAt });
       expect(await raw.ttl(key)).toBeGreaterThan(86_000);
@@ -124,7 +125,7 @@ describe("encryption at rest on Redis", () => {
       expect(copied.json()).toMatchObject({ userId: null, isNew: true });
       expect(logs.filter((l) => l.event === "record.corrupt")).toHaveLength(1);
       // A deadline pushed out by hand does not decrypt either: the metadata is authenticated.
-      const meta = decodeRecord(a.value)!.meta;
+      const meta = decodeRecord(a.record)!.meta;
       await raw.set(a.key, a.value.replace(`"expiresAt":${meta.expiresAt}`, `"expiresAt":${meta.expiresAt + 1000}`), "KEEPTTL");
       expect((await request(app.url, "/me", { cookie: a.cookie })).json()).toMatchObject({ userId: null, isNew: true });
     } finally {

@@ -78,3 +78,17 @@ export async function commandsDuring(admin: Redis, action: () => Promise<unknown
   }
   return delta;
 }
+
+/** A stored value's version tag (see adapters/redis/version.ts): `~` and 11 base64url characters. */
+export const STORED_TAG = /^~[A-Za-z0-9_-]{11}/;
+
+/**
+ * The record RedisStore holds under `key`, read raw from the server: the value must start with a
+ * version tag, which is stripped. `null` when the key is absent.
+ */
+export async function storedRecord(client: Redis | Cluster, key: string): Promise<string | null> {
+  const value = await client.get(key);
+  if (value === null) return null;
+  if (!STORED_TAG.test(value)) throw new Error(`the value under ${key} has no version tag: ${JSON.stringify(value.slice(0, 20))}`);
+  return value.slice(12);
+}

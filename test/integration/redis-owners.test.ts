@@ -15,7 +15,7 @@ import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/r
 import { expressSession } from "../../src/frameworks/express.js";
 import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
-import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, storedRecord, tracked } from "./redis-helpers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const keyOf = storeKeysFor(SECRET);
@@ -166,7 +166,7 @@ describe.each(topologies)("sessions per owner on %s", (label, makeClient, makeRa
       const members = await indexOf(raw, `${prefix}owner:${owner}`);
       expect([...members.keys()].sort()).toEqual(own.map((b) => keyOf(b.id)).sort());
       for (const { id } of own) {
-        const meta = JSON.parse((await raw.get(`${prefix}${keyOf(id)}`))!.split("\n")[0]!) as { expiresAt: number; owner: string };
+        const meta = JSON.parse((await storedRecord(raw, `${prefix}${keyOf(id)}`))!.split("\n")[0]!) as { expiresAt: number; owner: string };
         expect(meta.owner).toBe(owner);
         expect(members.get(keyOf(id))).toBe(meta.expiresAt);
       }

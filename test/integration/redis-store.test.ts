@@ -8,12 +8,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
 import { StoreUnavailableError, createSessionManager, type SessionManager } from "../../src/index.js";
 import { services, startRedis, startRedisSentinel, uniquePrefix, type RedisHandle, type RedisSentinelHandle } from "../services/index.js";
-import { closeClients, commandsDuring, failedCalls, rawCluster, rawRedis, serverTtl, tracked } from "./redis-helpers.js";
+import { closeClients, commandsDuring, failedCalls, rawCluster, rawRedis, serverTtl, storedRecord, tracked } from "./redis-helpers.js";
 import { startRedisWithTls, startRedisWithoutGetex } from "./redis-custom-servers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 
 afterAll(() => closeClients());
+
+/** A version tag as RedisStore returns it: the one stored in front of the record. */
+const WHOLE_TAG = /^~[A-Za-z0-9_-]{11}$/;
 
 function record(label: string): string {
   return `{"v":1,"createdAt":1,"expiresAt":2,"writtenAt":1}\n${JSON.stringify({ label, nonce: randomUUID() })}`;
@@ -62,7 +65,7 @@ describe("RedisStore: what the server holds", () => {
     const key = `${prefix}${id}`;
     const value = record("ttl");
     expect(await store.create(id, value, 100)).toBe(true);
-    expect(await raw.get(key)).toBe(value);
+    expect(await storedRecord(raw, key)).toBe(value); // behind its version tag
     expect(await serverTtl(raw, key)).toBeGreaterThan(97);
 
     expect(await store.get(id, 500)).toBe(value);
@@ -196,16 +199,16 @@ describe.each([
     const key = `${keyPrefix}sess:${id}`;
     const v1 = record("v1");
     expect(await store.create(id, v1, 60)).toBe(true);
-    expect(await raw.get(key)).toBe(v1);
+    expect(await storedRecord(raw, key)).toBe(v1);
     expect(await store.get(id, 300)).toBe(v1);
     expect(await serverTtl(raw, key)).toBeGreaterThan(297);
     const v2 = record("v2");
     expect(await store.update(id, v2, 120)).toBe(true);
-    expect(await raw.get(key)).toBe(v2);
+    expect(await storedRecord(raw, key)).toBe(v2);
     const v3 = record("v3");
-    expect(await store.compareAndSet(id, v2, v3, 200)).toEqual({ status: "written" });
-    expect(await raw.get(key)).toBe(v3);
-    expect(await store.compareAndSet(id, v2, record("stale"), 200)).toEqual({ status: "conflict", current: v3 });
+    expect(await store.compareAndSet(id, v2, v3, 200)).toEqual({ status: "written", version: expect.stringMatching(WHOLE_TAG) });
+    expect(await storedRecord(raw, key)).toBe(v3);
+    expect(await store.compareAndSet(id, v2, record("stale"), 200)).toEqual({ status: "conflict", current: v3, version: expect.stringMatching(WHOLE_TAG) });
     expect(await store.touch(id, 77)).toBe(true);
     expect(await serverTtl(raw, key)).toBeLessThanOrEqual(77);
 
@@ -439,7 +442,7 @@ describe("RedisStore through a Sentinel failover (dedicated deployment)", () => 
     const id = randomUUID();
     expect(await store.create(id, record("after"), 600)).toBe(true);
     const next = record("next");
-    expect(await store.compareAndSet(sessions[1]!.id, sessions[1]!.value, next, 600)).toEqual({ status: "written" });
+    expect(await store.compareAndSet(sessions[1]!.id, sessions[1]!.value, next, 600)).toEqual({ status: "written", version: expect.stringMatching(WHOLE_TAG) });
     expect(await store.get(sessions[1]!.id)).toBe(next);
     const promoted = rawRedis(deployment.replica.url);
     expect(await promoted.exists(`sess:${id}`)).toBe(1);
@@ -498,11 +501,11 @@ async function exerciseStore(store: RedisStore, raw: Redis, key: (id: string) =>
   const id = randomUUID();
   const v1 = record("v1");
   expect(await store.create(id, v1, 60)).toBe(true);
-  expect(await raw.get(key(id))).toBe(v1);
+  expect(await storedRecord(raw, key(id))).toBe(v1);
   expect(await store.get(id, 300)).toBe(v1);
   expect(await serverTtl(raw, key(id))).toBeGreaterThan(297);
   const v2 = record("v2");
-  expect(await store.compareAndSet(id, v1, v2, 120)).toEqual({ status: "written" });
+  expect(await store.compareAndSet(id, v1, v2, 120)).toEqual({ status: "written", version: expect.stringMatching(WHOLE_TAG) });
   expect(await store.update(id, v1, 120)).toBe(true);
   expect(await store.touch(id, 50)).toBe(true);
   expect(await store.ttl(id)).toBeLessThanOrEqual(50);
