@@ -186,6 +186,8 @@ interface State {
   forceSave: boolean;
   /** The store failed at load under `onStoreError: "continue"`: never write. */
   disabled: boolean;
+  /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
+  pending?: Promise<void> | undefined;
   readonly manager: SessionManager<never>;
 }
 
@@ -216,6 +218,30 @@ function clearData(session: object): void {
 }
 
 function noop(): void {}
+
+/**
+ * Record a session method's operation on the state, so that commit waits for it even when the app
+ * did not (koa-session's `save()` is synchronous; `save(cb)` is often not awaited). Returns the
+ * operation's outcome once the record is cleared.
+ */
+function tracked(session: object, operation: Promise<void>): Promise<void> {
+  const state = SessionImpl.of(session);
+  if (state === undefined) return operation;
+  const all: Promise<unknown> = state.pending === undefined ? operation : Promise.allSettled([state.pending, operation]);
+  const settled: Promise<void> = all.then(
+    () => {
+      if (state.pending === settled) state.pending = undefined;
+    },
+    () => {
+      if (state.pending === settled) state.pending = undefined;
+    },
+  );
+  state.pending = settled;
+  const outcome = settled.then(() => operation);
+  // Not awaited, a failure is not the process's to crash on: the commit meets the store itself.
+  outcome.catch(noop);
+  return outcome;
+}
 
 /**
  * The framework-agnostic engine. Bindings call {@link SessionManager.load} with the `Cookie` header
@@ -472,6 +498,8 @@ export class SessionManager<D extends object = SessionData> {
   commitNow(session: Session<D>): CommitResult | Promise<CommitResult> {
     try {
       const state = stateOf(session);
+      // A session method the app did not await still runs: commit what it leaves.
+      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(session));
       if (state.disabled) return NO_COOKIE;
       const data = { ...(session as object) } as Record<string, unknown>;
       const dataText = this.#serializer.stringify(data);
@@ -619,8 +647,8 @@ export class SessionManager<D extends object = SessionData> {
   // ---- session methods (called through the session object) ----
 
   /** @internal */
-  async regenerateSession(session: object): Promise<void> {
-    return this.#regenerateSession(session as Session<D>);
+  regenerateSession(session: object): Promise<void> {
+    return tracked(session, this.#regenerateSession(session as Session<D>));
   }
 
   async #regenerateSession(session: Session<D>): Promise<void> {
@@ -637,8 +665,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async destroySession(session: object): Promise<void> {
-    return this.#destroySession(session as Session<D>);
+  destroySession(session: object): Promise<void> {
+    return tracked(session, this.#destroySession(session as Session<D>));
   }
 
   async #destroySession(session: Session<D>): Promise<void> {
@@ -655,8 +683,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async saveSession(session: object): Promise<void> {
-    return this.#saveSession(session as Session<D>);
+  saveSession(session: object): Promise<void> {
+    return tracked(session, this.#saveSession(session as Session<D>));
   }
 
   async #saveSession(session: Session<D>): Promise<void> {
@@ -664,8 +692,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async reloadSession(session: object): Promise<void> {
-    return this.#reloadSession(session as Session<D>);
+  reloadSession(session: object): Promise<void> {
+    return tracked(session, this.#reloadSession(session as Session<D>));
   }
 
   async #reloadSession(session: Session<D>): Promise<void> {
@@ -689,8 +717,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async touchSession(session: object): Promise<void> {
-    return this.#touchSession(session as Session<D>);
+  touchSession(session: object): Promise<void> {
+    return tracked(session, this.#touchSession(session as Session<D>));
   }
 
   async #touchSession(session: Session<D>): Promise<void> {
