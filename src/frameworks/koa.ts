@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from "koa";
-import { createSessionManager, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
+import { createSessionManager, SessionConfigError, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
 import type { DataKey, Session, SessionData } from "../index.js";
 
 /** Data that `ctx.session = { … }` puts in place of the session's current data. */
@@ -26,11 +26,12 @@ export type KoaSessionMiddleware<D extends object = SessionData> = Middleware & 
 /** Options of {@link koaSession}: the core's options, nothing Koa-specific. */
 export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
 
-const LOADED = Symbol.for("shared-session.koa.loaded");
 const STATE = Symbol("shared-session.koa.state");
 
 interface RequestState {
   readonly session: Session;
+  /** The cookie of the instance that made it. */
+  readonly cookieName: string;
   /** `ctx.session = null` was assigned: destroy when the request ends. */
   destroyAtEnd: boolean;
 }
@@ -90,12 +91,21 @@ const SESSION_PROPERTY: PropertyDescriptor = {
  */
 export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): KoaSessionMiddleware<D> {
   const manager = createSessionManager<D>(options);
+  // This instance's mark: mounted twice it loads once; another instance does its own job.
+  const loadedHere = Symbol("shared-session.koa.loaded");
   return Object.assign(sharedSession, { manager });
 
   async function sharedSession(ctx: Context, next: Next): Promise<void> {
-    const marked = ctx as Context & { [LOADED]?: true };
-    if (marked[LOADED]) return next();
-    marked[LOADED] = true;
+    const marked = ctx as Context & { [loadedHere]?: true; [STATE]?: RequestState };
+    if (marked[loadedHere]) return next();
+    marked[loadedHere] = true;
+    // An outer instance's session, back in `ctx.session` once this (inner) one is done.
+    const outer = marked[STATE];
+    if (outer !== undefined && outer.cookieName === manager.cookieName) {
+      throw new SessionConfigError(
+        `koaSession: two different instances with the cookie name "${manager.cookieName}" cover this request; give the inner one its own \`name\`, or mount one instance`,
+      );
+    }
 
     let session: Session;
     try {
@@ -109,7 +119,7 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
     // The accessor pair is shared by every request (per-request state sits under a symbol): fresh
     // getter/setter closures on each ctx gave every ctx its own hidden class, which slowed every
     // later property access on ctx in Koa and the app.
-    const state: RequestState = { session, destroyAtEnd: false };
+    const state: RequestState = { session, destroyAtEnd: false, cookieName: manager.cookieName };
     (ctx as Context & { [STATE]?: RequestState })[STATE] = state;
     Object.defineProperty(ctx, "session", SESSION_PROPERTY);
 
@@ -137,10 +147,13 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
         if (err instanceof StoreUnavailableError && !ctx.headerSent) ctx.set("Retry-After", String(err.retryAfter));
         throw err;
       }
+    } finally {
+      if (outer !== undefined) marked[STATE] = outer;
     }
     if (threw) throw downstreamError;
   }
 }
+
 
 function clearData(session: object): void {
   for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];

@@ -351,3 +351,57 @@ describe("a second, differently configured session middleware does its own job",
     expect(await area.records()).toBe(2);
   });
 });
+
+describe("two instances that would share a cookie are refused, never skipped", () => {
+  it("Express: a second instance with the same cookie name on one request is a clear error", async () => {
+    const store = area.openStore();
+    const app = expressModule();
+    app.use(expressSession({ store, secret: SECRET }));
+    app.use(expressSession({ store, secret: SECRET, idleTimeout: 900 }));
+    app.get("/", (req, res) => {
+      res.send("never");
+    });
+    let seen: unknown;
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      seen = err;
+      res.status(500).send("refused");
+    });
+    const server = await listen(createServer(app));
+    running.push(server);
+    const response = await send(`${server.url}/`);
+    expect(response.body).toBe("refused");
+    expect(String((seen as Error).message)).toMatch(/two different instances with the cookie name "sid"/);
+  });
+
+  it("Koa: a second instance with the same cookie name on one request is a clear error", async () => {
+    const store = area.openStore();
+    let seen: unknown;
+    const url = await koaServer((app) => {
+      app.use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (err) {
+          seen = err;
+          ctx.status = 500;
+          ctx.body = "refused";
+        }
+      });
+      app.use(koaSession({ store, secret: SECRET }));
+      app.use(koaSession({ store, secret: SECRET, idleTimeout: 900 }));
+      app.use((ctx) => {
+        ctx.body = "never";
+      });
+    });
+    const response = await send(`${url}/`);
+    expect(response.body).toBe("refused");
+    expect(String((seen as Error).message)).toMatch(/two different instances with the cookie name "sid"/);
+  });
+
+  it("Fastify: registered twice in one context is refused at registration", async () => {
+    const store = area.openStore();
+    const app = Fastify();
+    await app.register(fastifySession, { store, secret: SECRET });
+    await expect(app.register(fastifySession, { store, secret: SECRET, name: "other" }).ready()).rejects.toThrow(/registered twice in one Fastify context/);
+    await app.close();
+  });
+});
