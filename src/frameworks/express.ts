@@ -471,6 +471,12 @@ function release(hold: Hold, setCookie: SetCookie): void {
  * ourselves.
  */
 function fail(hold: Hold, err: unknown): void {
+  // Express may still have a step queued for this request (a next() after the answer reaches its
+  // final handler on a later turn): let it see the answer as sent, as it would without us.
+  setImmediate(failNow, hold, err);
+}
+
+function failNow(hold: Hold, err: unknown): void {
   const { req, res } = hold;
   unmarkHead(res);
   // Express already gave up on this response (its final handler closed it after an error): we answer, then close.

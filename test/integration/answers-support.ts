@@ -103,7 +103,10 @@ export interface Received {
  * there. Resolves when the response ends or the connection closes, or after `waitMs` with what
  * came so far (a hang is then `complete: false`).
  */
-export function send(url: string, init: { method?: string; cookie?: string; abortAfterHead?: boolean; waitMs?: number } = {}): Promise<Received> {
+export function send(
+  url: string,
+  init: { method?: string; cookie?: string; headers?: Record<string, string>; abortAfterHead?: boolean; waitMs?: number; onHead?: (headers: http.IncomingHttpHeaders) => void } = {},
+): Promise<Received> {
   return new Promise((resolve) => {
     const received: Received = { status: 0, headers: {}, body: "", complete: false, noResponse: true };
     let finished = false;
@@ -117,10 +120,13 @@ export function send(url: string, init: { method?: string; cookie?: string; abor
       req.destroy();
       finish();
     }, init.waitMs ?? 5000);
-    const req = http.request(url, { method: init.method ?? "GET", headers: init.cookie ? { cookie: init.cookie } : {}, agent: false }, (res) => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.cookie !== undefined) headers.cookie = init.cookie;
+    const req = http.request(url, { method: init.method ?? "GET", headers, agent: false }, (res) => {
       received.noResponse = false;
       received.status = res.statusCode ?? 0;
       received.headers = res.headers;
+      init.onHead?.(res.headers);
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => {
