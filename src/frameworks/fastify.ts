@@ -58,7 +58,8 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   // while each registration commits its own.
   const own = Symbol("shared-session.fastify.session");
   const failed = Symbol("shared-session.fastify.commitFailed");
-  type Marked = FastifyRequest & { [own]: Session | null; [failed]?: true };
+  const answered = Symbol("shared-session.fastify.answered");
+  type Marked = FastifyRequest & { [own]: Session | null; [failed]?: true; [answered]?: true };
   Object.defineProperty(fastify, REGISTERED, { value: true });
   if (!fastify.hasRequestDecorator("session")) fastify.decorateRequest("session", null as unknown as Session);
   fastify.decorateRequest(own as unknown as string, null);
@@ -94,6 +95,12 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   // onSend runs before the head goes out, for every reply (error replies too): write, then add the cookie.
   fastify.addHook("onSend", (request: FastifyRequest, reply: FastifyReply, payload: unknown, next: (err: Error | null, payload?: unknown) => void) => {
     const session = (request as Marked)[own];
+    if ((request as Marked)[answered]) {
+      // A send that bare Fastify would have refused (the reply looked sent while we committed, so a
+      // `return reply` resolved early): the first answer is on its way; this one goes nowhere.
+      reply.log.warn(`Reply was already sent, did you forget to "return reply" in the "${request.raw.url ?? ""}" (${request.raw.method ?? ""}) route?`);
+      return;
+    }
     if (session === null || (request as Marked)[failed]) {
       next(null, payload);
       return;
@@ -109,11 +116,18 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
     committed.then(
       ({ setCookie }) => {
         lookAsIs(raw);
+        (request as Marked)[answered] = true;
         if (setCookie !== undefined) reply.header("set-cookie", setCookie);
         next(null, payload);
       },
       (err: unknown) => {
         lookAsIs(raw);
+        if (reply.statusCode >= 500) {
+          // The app's own server error (a thrown handler, say) stands; the session is not saved (the core logged why).
+          (request as Marked)[answered] = true;
+          next(null, payload);
+          return;
+        }
         // Fastify turns this into an error reply (our 503), whose own onSend then skips the commit.
         (request as Marked)[failed] = true;
         if (err instanceof StoreUnavailableError) reply.header("Retry-After", String(err.retryAfter));

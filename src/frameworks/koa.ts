@@ -140,7 +140,11 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       }
       const committed = manager.commitNow(session as never);
       const { setCookie } = committed instanceof Promise ? await committed : committed;
-      if (setCookie !== undefined && !ctx.headerSent) ctx.append("Set-Cookie", setCookie);
+      if (setCookie !== undefined && !ctx.headerSent) {
+        ctx.append("Set-Cookie", setCookie);
+        // Koa's error answer drops every header but the error's own: the cookie of what was written goes with the error.
+        if (threw) carryCookie(downstreamError, setCookie);
+      }
     } catch (err) {
       // Downstream's own error wins; the core has already logged a store failure.
       if (!threw) {
@@ -154,6 +158,21 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
   }
 }
 
+
+/** Add `Set-Cookie` to an error's `headers`, which Koa's error answer sends (a non-object error carries nothing). */
+function carryCookie(err: unknown, setCookie: string): void {
+  if (typeof err !== "object" || err === null || !Object.isExtensible(err)) return;
+  const target = err as { headers?: Record<string, unknown> };
+  const headers: Record<string, unknown> = typeof target.headers === "object" && target.headers !== null ? { ...target.headers } : {};
+  const name = Object.keys(headers).find((key) => key.toLowerCase() === "set-cookie") ?? "Set-Cookie";
+  const current = headers[name];
+  headers[name] = current === undefined ? [setCookie] : [...(Array.isArray(current) ? (current as string[]) : [String(current)]), setCookie];
+  try {
+    target.headers = headers;
+  } catch {
+    // A read-only `headers`: the cookie stays on ctx, for an app's own error handler.
+  }
+}
 
 function clearData(session: object): void {
   for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
