@@ -12,7 +12,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { expressSession } from "../../../src/frameworks/express.js";
 import { expressModule, listen } from "../../helpers/framework-apps.js";
 import type { FrameworkUnderTest, Registry } from "./harness.js";
-import { dataOf, runOps, SEED, type AnySession } from "./programs.js";
+import { dataOf, immediate, runOps, runOpsNow, SEED, type AnySession } from "./programs.js";
 
 export const EXPRESS_ANSWERS = [
   "send",
@@ -121,6 +121,14 @@ export const expressUnderTest: FrameworkUnderTest<ExpressAnswer> = {
       const id = String(req.params.id);
       const program = registry.program(id);
       const own = req.session as unknown as AnySession;
+      if (!program.late && immediate(program.ops)) {
+        // A plain synchronous handler: what it throws, Express catches itself.
+        const reads = runOpsNow(own, program.ops);
+        if (recording) registry.record(id, dataOf(own));
+        res.set("x-reads", reads);
+        answer(program.answer, req, res, next);
+        return;
+      }
       const run = async (): Promise<void> => {
         if (program.late) await new Promise((resolve) => setImmediate(resolve));
         const reads = await runOps(own, program.ops);

@@ -25,7 +25,10 @@ export interface Program<A extends string = string> {
   prior: boolean;
   ops: SessionOp[];
   answer: A;
-  /** The handler answers from a later turn of the event loop (async handler) instead of at once. */
+  /**
+   * The handler waits a turn of the event loop before its operations. When it does not and no
+   * operation needs waiting, the handler runs and answers synchronously (a plain, non-async handler).
+   */
   late: boolean;
   client: Client;
 }
@@ -103,6 +106,24 @@ export async function runOps(session: AnySession, ops: readonly SessionOp[]): Pr
         else void session[method](() => undefined);
       }
     }
+  }
+  return JSON.stringify(reads);
+}
+
+/** The operations need no waiting: a handler can run them and answer in the same call. */
+export function immediate(ops: readonly SessionOp[]): boolean {
+  return ops.every((step) => !("mode" in step) || step.mode === "fire" || step.mode === "fire-callback");
+}
+
+/** {@link runOps} for {@link immediate} operations, in the caller's own turn. */
+export function runOpsNow(session: AnySession, ops: readonly SessionOp[]): string {
+  const reads: unknown[] = [];
+  for (const step of ops) {
+    if (step.op === "read") reads.push(session[step.key] ?? null);
+    else if (step.op === "set") session[step.key] = step.value;
+    else if (step.op === "delete") delete session[step.key];
+    else if (step.mode === "fire") void session[step.op]().catch(() => undefined);
+    else void session[step.op](() => undefined);
   }
   return JSON.stringify(reads);
 }
