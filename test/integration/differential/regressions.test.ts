@@ -14,6 +14,8 @@ type Case<A extends string> = [string, Program<A>, StoreVariant];
 const EXPRESS: Case<ExpressAnswer>[] = [
   // Crashed the process (write after end, no listener) before issue 15.
   ["set, res.send(), throw", { prior: false, ops: [{ op: "set", key: "a", value: 0 }], answer: "sendThenThrow", late: false, client: "normal" }, "redis"],
+  // Crashed the process before issue 15 (the replayed second end: write after end, no listener).
+  ["set, res.send() twice", { prior: false, ops: [{ op: "set", key: "a", value: 0 }], answer: "sendTwice", late: false, client: "normal" }, "redis"],
   // Answered 404 over the held answer when the store failed.
   ["set, res.json(), next(), failing store", { prior: false, ops: [{ op: "set", key: "a", value: 0 }], answer: "jsonThenNext", late: false, client: "normal" }, "failing"],
 ];
@@ -24,6 +26,8 @@ const KOA: Case<KoaAnswer>[] = [
 ];
 
 const FASTIFY: Case<FastifyAnswer>[] = [
+  // Killed the process before issue 15 (ERR_HTTP_HEADERS_SENT as an unhandled rejection).
+  ["set, reply.send(), throw", { prior: false, ops: [{ op: "set", key: "a", value: 0 }], answer: "sendThenThrow", late: false, client: "normal" }, "redis"],
   // The app's 500 became the store's error.
   ["regenerate, throw, failing store", { prior: false, ops: [{ op: "regenerate", mode: "await" }], answer: "throw", late: false, client: "normal" }, "failing"],
   // An un-awaited save, then a stream: the body went missing.
