@@ -95,9 +95,11 @@ function sessionPlugin(fastify: Parameters<FastifyPluginCallback<FastifySessionO
   // onSend runs before the head goes out, for every reply (error replies too): write, then add the cookie.
   fastify.addHook("onSend", (request: FastifyRequest, reply: FastifyReply, payload: unknown, next: (err: Error | null, payload?: unknown) => void) => {
     const session = (request as Marked)[own];
-    if ((request as Marked)[answered]) {
-      // A send that bare Fastify would have refused (the reply looked sent while we committed, so a
-      // `return reply` resolved early): the first answer is on its way; this one goes nowhere.
+    if (payload === undefined && (request as Marked)[answered]) {
+      // The empty send Fastify makes for an async handler whose `return reply` resolved while the
+      // reply looked sent (during our commit); without us it would have waited for the answer to
+      // finish and not sent at all. The first answer is on its way; this one goes nowhere. (Any
+      // other later send, such as the error reply of a failing onSend hook, goes on as without us.)
       reply.log.warn(`Reply was already sent, did you forget to "return reply" in the "${request.raw.url ?? ""}" (${request.raw.method ?? ""}) route?`);
       return;
     }

@@ -158,7 +158,6 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
   }
 }
 
-
 /** Add `Set-Cookie` to an error's `headers`, which Koa's error answer sends (a non-object error carries nothing). */
 function carryCookie(err: unknown, setCookie: string): void {
   if (typeof err !== "object" || err === null || !Object.isExtensible(err)) return;

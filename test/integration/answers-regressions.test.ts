@@ -193,6 +193,23 @@ describe("Fastify: answers without return, twice, after errors", () => {
     expect(await area.records()).toBe(1);
   });
 
+  it("a later onSend hook that fails after the commit still gets its error reply out", async () => {
+    const url = await fastifyServer((app) => {
+      app.addHook("onSend", async (_request, _reply, payload) => {
+        if (payload === "ok") throw new Error("a later hook failed");
+        return payload;
+      });
+      app.post("/later-hook", async (request) => {
+        request.session.visits = 5;
+        return "ok";
+      });
+    });
+    const response = await send(`${url}/later-hook`, { method: "POST" });
+    expect(response.status).toBe(500);
+    expect(response.complete).toBe(true);
+    expect(JSON.parse(response.body)).toMatchObject({ message: "a later hook failed" });
+  });
+
   it("save(cb) not awaited, then reply.send(): one record, and the cookie names it", async () => {
     const url = await fastifyServer((app) => {
       app.post("/save-cb", async (request, reply) => {
