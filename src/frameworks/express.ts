@@ -56,6 +56,8 @@ interface Hold {
   others: Covered[] | undefined;
   /** `socket.destroy()` (Express's final handler, after an error) came while we held the answer: done once it is out. */
   destroyLater: boolean;
+  /** The app's `end()` is held: `res.writableEnded` says `true` meanwhile, as it would without us. */
+  endHeld: boolean;
   /** Where an intercepted call continues: the prototype under ours, or the functions `res` had. */
   readonly next: Methods;
   phase: Phase;
@@ -73,7 +75,7 @@ type Holder = ServerResponse & { [HOLD]?: Hold | null };
  * the answer is no 404). Never written to the socket: the replay puts `null` back first.
  */
 const HELD_HEADER = "HTTP/1.1 000 held by shared-session\r\n\r\n";
-type Raw = ServerResponse & { _header: string | null };
+type Raw = ServerResponse & { _header: string | null; finished: boolean };
 
 /**
  * Express middleware (Express 4 and 5) that gives every request `req.session`.
@@ -194,7 +196,7 @@ function start(req: Request, res: Holder, manager: SessionManager<never>, sessio
 }
 
 function newHold(req: Request, res: ServerResponse, manager: SessionManager<never>, session: Session, next: Methods): Hold {
-  return { req, res, manager, session, others: undefined, destroyLater: false, next, phase: OPEN, queue: [], waitingForDrain: false };
+  return { req, res, manager, session, others: undefined, destroyLater: false, endHeld: false, next, phase: OPEN, queue: [], waitingForDrain: false };
 }
 
 interface Installed {
@@ -333,9 +335,14 @@ function restoreSocket(hold: Hold): void {
   }
 }
 
-/** Before the replay (or an error answer) the head is ours to send again. */
-function unmarkHead(res: ServerResponse): void {
-  if ((res as Raw)._header === HELD_HEADER) (res as Raw)._header = null;
+/** Before the replay (or an error answer) the head is ours to send again, and `end()` Node's to take. */
+function unmarkHead(hold: Hold): void {
+  const res = hold.res as Raw;
+  if (res._header === HELD_HEADER) res._header = null;
+  if (hold.endHeld) {
+    hold.endHeld = false;
+    res.finished = false;
+  }
 }
 
 /** Queue a call while the commit runs; answer as the method would. */
@@ -345,6 +352,10 @@ function queue(hold: Hold, kind: Kind, args: Args): unknown {
     throw Object.assign(new Error("[shared-session] Cannot write headers after they are sent to the client"), { code: "ERR_HTTP_HEADERS_SENT" });
   }
   hold.queue.push({ kind, args: kind === "writeHead" ? takeHead(hold.res, args) : args });
+  if (kind === "end" && !hold.endHeld) {
+    hold.endHeld = true;
+    (hold.res as Raw).finished = true;
+  }
   if (kind === "write") {
     hold.waitingForDrain = true;
     return false;
@@ -430,7 +441,7 @@ function applyHeadArgument(res: ServerResponse, headers: unknown): void {
 /** Last resort for a bug in the replay itself: never an unhandled rejection, never a hung response. */
 function abort(hold: Hold, err: unknown): void {
   hold.phase = DISCARDING;
-  unmarkHead(hold.res);
+  unmarkHead(hold);
   restoreSocket(hold);
   hold.res.destroy(err instanceof Error ? err : new Error(String(err)));
 }
@@ -442,7 +453,7 @@ function abort(hold: Hold, err: unknown): void {
 function release(hold: Hold, setCookie: SetCookie): void {
   const { res } = hold;
   hold.phase = PASSING;
-  unmarkHead(res);
+  unmarkHead(hold);
   let cookie = setCookie;
   let lastWrite = true;
   try {
@@ -478,7 +489,7 @@ function fail(hold: Hold, err: unknown): void {
 
 function failNow(hold: Hold, err: unknown): void {
   const { req, res } = hold;
-  unmarkHead(res);
+  unmarkHead(hold);
   // Express already gave up on this response (its final handler closed it after an error): we answer, then close.
   const ended = !hold.destroyLater && hold.queue.some((held) => held.kind === "end");
   const callbacks = hold.queue.splice(0).flatMap(({ args }) => args.filter((a): a is (e?: unknown) => void => typeof a === "function"));

@@ -134,6 +134,23 @@ describe("Express: the app answers, then Express's own handlers run", () => {
   });
 });
 
+describe("Express: a held answer looks as it would without the binding", () => {
+  it("after res.send(), res.headersSent and res.writableEnded are true while the write is under way", async () => {
+    let seen: unknown;
+    const url = await expressServer((app) => {
+      app.post("/flags", (req: Request, res: Response) => {
+        req.session.visits = 6;
+        res.send("sent");
+        seen = { headersSent: res.headersSent, writableEnded: res.writableEnded };
+      });
+    });
+    const response = await send(`${url}/flags`, { method: "POST" });
+    expect(response.body).toBe("sent");
+    expect(seen).toEqual({ headersSent: true, writableEnded: true });
+    expect(await area.records()).toBe(1);
+  });
+});
+
 describe("Fastify: answers without return, twice, after errors", () => {
   it("async handler: reply.send(x) without return reply", async () => {
     const url = await fastifyServer((app) => {
