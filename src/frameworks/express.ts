@@ -315,7 +315,7 @@ function commitAll(hold: Hold): SetCookie | Promise<SetCookie> {
 function deferSocketDestroy(hold: Hold): void {
   const socket = hold.res.socket as (Socket & { destroy: Socket["destroy"] }) | null;
   if (socket === null || Object.hasOwn(socket, "destroy")) return;
-  socket.destroy = function destroy(this: Socket, ...args: Parameters<Socket["destroy"]>) {
+  const destroy = function destroy(this: Socket, ...args: Parameters<Socket["destroy"]>): Socket {
     if (hold.phase === HOLDING && args[0] === undefined) {
       hold.destroyLater = true;
       return this;
@@ -323,12 +323,17 @@ function deferSocketDestroy(hold: Hold): void {
     Reflect.deleteProperty(socket, "destroy");
     return socket.destroy(...args);
   };
+  deferredDestroys.add(destroy);
+  socket.destroy = destroy;
 }
+
+/** The `destroy` functions we put on sockets, so that we only ever take back our own. */
+const deferredDestroys = new WeakSet<object>();
 
 /** The answer is out (or replaced): the socket's own `destroy` back, and a destroy that waited done now. */
 function restoreSocket(hold: Hold): void {
   const socket = hold.res.socket;
-  if (socket !== null && Object.hasOwn(socket, "destroy")) Reflect.deleteProperty(socket, "destroy");
+  if (socket !== null && Object.hasOwn(socket, "destroy") && deferredDestroys.has(socket.destroy)) Reflect.deleteProperty(socket, "destroy");
   if (hold.destroyLater) {
     hold.destroyLater = false;
     socket?.destroy();
