@@ -240,6 +240,8 @@ interface State {
   viaHeader?: boolean;
   /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
   commitTrace?: CommitTraceContext | undefined;
+  /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
+  pending?: Promise<void> | undefined;
   readonly manager: SessionManager<never>;
 }
 
@@ -308,6 +310,30 @@ function clearData(session: object): void {
 }
 
 function noop(): void {}
+
+/**
+ * Record a session method's operation on the state, so that commit waits for it even when the app
+ * did not (koa-session's `save()` is synchronous; `save(cb)` is often not awaited). Returns the
+ * operation's outcome once the record is cleared.
+ */
+function tracked(session: object, operation: Promise<void>): Promise<void> {
+  const state = SessionImpl.of(session);
+  if (state === undefined) return operation;
+  const all: Promise<unknown> = state.pending === undefined ? operation : Promise.allSettled([state.pending, operation]);
+  const settled: Promise<void> = all.then(
+    () => {
+      if (state.pending === settled) state.pending = undefined;
+    },
+    () => {
+      if (state.pending === settled) state.pending = undefined;
+    },
+  );
+  state.pending = settled;
+  const outcome = settled.then(() => operation);
+  // Not awaited, a failure is not the process's to crash on: the commit meets the store itself.
+  outcome.catch(noop);
+  return outcome;
+}
 
 /**
  * The framework-agnostic engine. Bindings call {@link SessionManager.load} with the `Cookie` header
@@ -663,6 +689,8 @@ export class SessionManager<D extends object = SessionData> {
     if (!this.#tracingCommit && traced(commitChannel)) return this.#traceCommit(session);
     try {
       const state = stateOf(session);
+      // A session method the app did not await still runs: commit what it leaves.
+      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(session));
       if (state.disabled) return NO_COOKIE;
       const data = { ...(session as object) } as Record<string, unknown>;
       const dataText = this.#serializer.stringify(data);
@@ -872,8 +900,8 @@ export class SessionManager<D extends object = SessionData> {
   // ---- session methods (called through the session object) ----
 
   /** @internal */
-  async regenerateSession(session: object, options: RegenerateRequest = {}): Promise<void> {
-    return this.#regenerateSession(session as Session<D>, options);
+  regenerateSession(session: object, options: RegenerateRequest = {}): Promise<void> {
+    return tracked(session, this.#regenerateSession(session as Session<D>, options));
   }
 
   /**
@@ -903,8 +931,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async destroySession(session: object): Promise<void> {
-    return this.#destroySession(session as Session<D>);
+  destroySession(session: object): Promise<void> {
+    return tracked(session, this.#destroySession(session as Session<D>));
   }
 
   async #destroySession(session: Session<D>): Promise<void> {
@@ -922,8 +950,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async saveSession(session: object): Promise<void> {
-    return this.#saveSession(session as Session<D>);
+  saveSession(session: object): Promise<void> {
+    return tracked(session, this.#saveSession(session as Session<D>));
   }
 
   async #saveSession(session: Session<D>): Promise<void> {
@@ -931,8 +959,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async reloadSession(session: object): Promise<void> {
-    return this.#reloadSession(session as Session<D>);
+  reloadSession(session: object): Promise<void> {
+    return tracked(session, this.#reloadSession(session as Session<D>));
   }
 
   async #reloadSession(session: Session<D>): Promise<void> {
@@ -957,8 +985,8 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** @internal */
-  async touchSession(session: object): Promise<void> {
-    return this.#touchSession(session as Session<D>);
+  touchSession(session: object): Promise<void> {
+    return tracked(session, this.#touchSession(session as Session<D>));
   }
 
   async #touchSession(session: Session<D>): Promise<void> {

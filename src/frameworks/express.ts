@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { createSessionManager, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
+import { createSessionManager, SessionConfigError, StoreUnavailableError, type CommitResult, type SessionManager, type SessionOptions } from "../index.js";
 import type { Session, SessionData } from "../index.js";
 
 declare global {
@@ -39,12 +40,24 @@ const REROUTED = 3;
 const DISCARDING = 4;
 type Phase = typeof OPEN | typeof HOLDING | typeof PASSING | typeof REROUTED | typeof DISCARDING;
 
+/** A session a middleware instance gave the request, and the manager that commits it. */
+interface Covered {
+  readonly manager: SessionManager<never>;
+  readonly session: Session;
+}
+
 /** The hold on one response: what the session binding needs when the app sends. */
 interface Hold {
   readonly req: Request;
   readonly res: ServerResponse;
   readonly manager: SessionManager<never>;
   readonly session: Session;
+  /** Sessions of other, differently configured instances mounted on this request's path, committed with the first. */
+  others: Covered[] | undefined;
+  /** `socket.destroy()` (Express's final handler, after an error) came while we held the answer: done once it is out. */
+  destroyLater: boolean;
+  /** The app's `end()` is held: `res.writableEnded` says `true` meanwhile, as it would without us. */
+  endHeld: boolean;
   /** Where an intercepted call continues: the prototype under ours, or the functions `res` had. */
   readonly next: Methods;
   phase: Phase;
@@ -52,9 +65,17 @@ interface Hold {
   waitingForDrain: boolean;
 }
 
-/** A response's hold (or `null` while its session loads); also marks a request already handled, so a second mount is a no-op. */
+/** A response's hold (or `null` while its session loads). */
 const HOLD = Symbol.for("shared-session.express.hold");
 type Holder = ServerResponse & { [HOLD]?: Hold | null };
+
+/**
+ * Node's `_header` while we hold an answer the app completed: Node, Express and its final handler
+ * then see `headersSent` as they would without us (a second `res.send()` throws, a `next()` after
+ * the answer is no 404). Never written to the socket: the replay puts `null` back first.
+ */
+const HELD_HEADER = "HTTP/1.1 000 held by shared-session\r\n\r\n";
+type Raw = ServerResponse & { _header: string | null; finished: boolean };
 
 /**
  * Express middleware (Express 4 and 5) that gives every request `req.session`.
@@ -97,8 +118,11 @@ export function expressSession<D extends object = SessionData>(options: ExpressS
 
   function sharedSession(req: Request, res: Response, next: NextFunction): void {
     const holder = res as unknown as Holder;
-    if (holder[HOLD] !== undefined) {
-      next();
+    const current = holder[HOLD];
+    if (current !== undefined) {
+      // The same instance again: nothing to do. Another instance: its own session, committed with the first.
+      if (current === null || current.manager === core || current.others?.some((o) => o.manager === core) === true) next();
+      else cover(req, current, core, manager, next);
       return;
     }
     holder[HOLD] = null;
@@ -122,6 +146,38 @@ export function expressSession<D extends object = SessionData>(options: ExpressS
   }
 }
 
+/** A second, differently configured instance on a held request: `req.session` is its session from here on. */
+function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<never>, manager: SessionManager<D>, next: NextFunction): void {
+  if (hold.manager.cookieName === manager.cookieName || hold.others?.some((o) => o.manager.cookieName === manager.cookieName) === true) {
+    // Two sessions under one cookie name would overwrite each other's cookie: refuse, loudly.
+    next(
+      new SessionConfigError(
+        `expressSession: two different instances with the cookie name "${manager.cookieName}" cover this request; give the inner one its own \`name\`, or mount one instance`,
+      ),
+    );
+    return;
+  }
+  let loaded: Session<D> | Promise<Session<D>>;
+  try {
+    loaded = manager.loadNow(req.headers.cookie, { secure: req.secure === true, header: manager.headerName && req.headers[manager.headerName] });
+  } catch (err) {
+    loaded = Promise.reject(err);
+  }
+  const adopt = (session: Session<D>): void => {
+    (hold.others ??= []).push({ manager: core, session: session as unknown as Session });
+    req.session = session as unknown as Session;
+    next();
+  };
+  if (loaded instanceof Promise) {
+    loaded.then(adopt, (err: unknown) => {
+      if (err instanceof StoreUnavailableError && !hold.res.headersSent) hold.res.setHeader("Retry-After", String(err.retryAfter));
+      next(err);
+    });
+  } else {
+    adopt(loaded);
+  }
+}
+
 function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
   req.session = session;
   const own = res as unknown as Methods;
@@ -140,7 +196,7 @@ function start(req: Request, res: Holder, manager: SessionManager<never>, sessio
 }
 
 function newHold(req: Request, res: ServerResponse, manager: SessionManager<never>, session: Session, next: Methods): Hold {
-  return { req, res, manager, session, next, phase: OPEN, queue: [], waitingForDrain: false };
+  return { req, res, manager, session, others: undefined, destroyLater: false, endHeld: false, next, phase: OPEN, queue: [], waitingForDrain: false };
 }
 
 interface Installed {
@@ -219,10 +275,13 @@ function intercept(hold: Hold, kind: Kind, args: Args): unknown {
 function begin(hold: Hold, kind: Kind, args: Args): unknown {
   const { res } = hold;
   checkCall(res, kind, args);
-  const committed = hold.manager.commitNow(hold.session as never);
+  const committed = commitAll(hold);
   if (committed instanceof Promise) {
     hold.phase = HOLDING;
     const result = queue(hold, kind, args);
+    // From the app's side the head is out now, as it would be without us.
+    (res as Raw)._header = HELD_HEADER;
+    deferSocketDestroy(hold);
     committed.then(
       ({ setCookie, setHeader }) => release(hold, setCookie, setHeader),
       (err: unknown) => fail(hold, err),
@@ -238,9 +297,77 @@ function begin(hold: Hold, kind: Kind, args: Args): unknown {
   return pass(hold, kind, head);
 }
 
+/** What the request's sessions add to the head once committed: `Set-Cookie` values, and the `header` option's header. */
+interface Committed {
+  readonly setCookie: SetCookie;
+  readonly setHeader?: readonly [name: string, value: string];
+}
+
+/** Every session on the request committed: what to add to the head, now or once written. */
+function commitAll(hold: Hold): Committed | Promise<Committed> {
+  const first = hold.manager.commitNow(hold.session as never);
+  if (hold.others === undefined) return first;
+  const all = [first, ...hold.others.map((o) => o.manager.commitNow(o.session as never))];
+  const merged = (results: readonly CommitResult[]): Committed => {
+    const values = results.flatMap((r) => (r.setCookie === undefined ? [] : [r.setCookie]));
+    return { setCookie: values.length === 0 ? undefined : values, setHeader: results.find((r) => r.setHeader !== undefined)?.setHeader };
+  };
+  return all.some((r) => r instanceof Promise) ? Promise.all(all).then(merged) : merged(all as CommitResult[]);
+}
+
+/**
+ * Express's final handler destroys the socket when an error comes after the answer: without us
+ * the answer is already written by then. While we hold it, that destroy waits for the replay.
+ */
+function deferSocketDestroy(hold: Hold): void {
+  const socket = hold.res.socket as (Socket & { destroy: Socket["destroy"] }) | null;
+  if (socket === null || Object.hasOwn(socket, "destroy")) return;
+  const destroy = function destroy(this: Socket, ...args: Parameters<Socket["destroy"]>): Socket {
+    if (hold.phase === HOLDING && args[0] === undefined) {
+      hold.destroyLater = true;
+      return this;
+    }
+    Reflect.deleteProperty(socket, "destroy");
+    return socket.destroy(...args);
+  };
+  deferredDestroys.add(destroy);
+  socket.destroy = destroy;
+}
+
+/** The `destroy` functions we put on sockets, so that we only ever take back our own. */
+const deferredDestroys = new WeakSet<object>();
+
+/** The answer is out (or replaced): the socket's own `destroy` back, and a destroy that waited done now. */
+function restoreSocket(hold: Hold): void {
+  const socket = hold.res.socket;
+  if (socket !== null && Object.hasOwn(socket, "destroy") && deferredDestroys.has(socket.destroy)) Reflect.deleteProperty(socket, "destroy");
+  if (hold.destroyLater) {
+    hold.destroyLater = false;
+    socket?.destroy();
+  }
+}
+
+/** Before the replay (or an error answer) the head is ours to send again, and `end()` Node's to take. */
+function unmarkHead(hold: Hold): void {
+  const res = hold.res as Raw;
+  if (res._header === HELD_HEADER) res._header = null;
+  if (hold.endHeld) {
+    hold.endHeld = false;
+    res.finished = false;
+  }
+}
+
 /** Queue a call while the commit runs; answer as the method would. */
 function queue(hold: Hold, kind: Kind, args: Args): unknown {
+  if (kind === "writeHead" && (hold.res as Raw)._header === HELD_HEADER) {
+    // Node refuses a second head; so do we, in the app's own call.
+    throw Object.assign(new Error("[shared-session] Cannot write headers after they are sent to the client"), { code: "ERR_HTTP_HEADERS_SENT" });
+  }
   hold.queue.push({ kind, args: kind === "writeHead" ? takeHead(hold.res, args) : args });
+  if (kind === "end" && !hold.endHeld) {
+    hold.endHeld = true;
+    (hold.res as Raw).finished = true;
+  }
   if (kind === "write") {
     hold.waitingForDrain = true;
     return false;
@@ -250,10 +377,11 @@ function queue(hold: Hold, kind: Kind, args: Args): unknown {
 
 /** `end` after the head went out: the cookie can no longer change, but the data must be written first. */
 function endAfterHead(hold: Hold, args: Args): unknown {
-  const committed = hold.manager.commitNow(hold.session as never);
+  const committed = commitAll(hold);
   if (!(committed instanceof Promise)) return pass(hold, "end", args);
   hold.phase = HOLDING;
   hold.queue.push({ kind: "end", args });
+  deferSocketDestroy(hold);
   // Failing now, the client must not take a complete-looking response: cut it.
   committed.then(
     () => release(hold, undefined),
@@ -298,10 +426,13 @@ function discarded(res: ServerResponse, kind: Kind, args: Args): unknown {
 /** Representation headers of a response that is being replaced by an error: they describe the discarded body. */
 const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language", "content-range", "content-disposition", "etag", "last-modified", "location", "transfer-encoding"];
 
-function appendSetCookie(res: ServerResponse, value: string): void {
+/** One `Set-Cookie` value, several (two session middlewares on one request), or none. */
+type SetCookie = string | string[] | undefined;
+
+function appendSetCookie(res: ServerResponse, value: string | string[]): void {
   const current = res.getHeader("Set-Cookie");
   if (current === undefined) res.setHeader("Set-Cookie", value);
-  else res.setHeader("Set-Cookie", [...(Array.isArray(current) ? current : [String(current)]), value]);
+  else res.setHeader("Set-Cookie", [...(Array.isArray(current) ? current : [String(current)]), ...(Array.isArray(value) ? value : [value])]);
 }
 
 /** Apply the headers argument of `writeHead` now, as Node would, so ours can be added after them. */
@@ -322,6 +453,8 @@ function applyHeadArgument(res: ServerResponse, headers: unknown): void {
 /** Last resort for a bug in the replay itself: never an unhandled rejection, never a hung response. */
 function abort(hold: Hold, err: unknown): void {
   hold.phase = DISCARDING;
+  unmarkHead(hold);
+  restoreSocket(hold);
   hold.res.destroy(err instanceof Error ? err : new Error(String(err)));
 }
 
@@ -329,10 +462,11 @@ function abort(hold: Hold, err: unknown): void {
  * The write is in the store: replay the queued calls, in order, with `Set-Cookie` added before the
  * head goes out.
  */
-function release(hold: Hold, setCookie: string | undefined, setHeader?: readonly [string, string]): void {
+function release(hold: Hold, setCookie: SetCookie, setHeader?: readonly [string, string]): void {
   const { res } = hold;
-  if (setHeader !== undefined && !res.headersSent) res.setHeader(...setHeader);
   hold.phase = PASSING;
+  unmarkHead(hold);
+  if (setHeader !== undefined && !res.headersSent) res.setHeader(...setHeader);
   let cookie = setCookie;
   let lastWrite = true;
   try {
@@ -344,9 +478,11 @@ function release(hold: Hold, setCookie: string | undefined, setHeader?: readonly
     }
   } catch (err) {
     // Node refused a replayed call the app made (it would have thrown in the app's own call).
+    restoreSocket(hold);
     res.destroy(err instanceof Error ? err : new Error(String(err)));
     return;
   }
+  restoreSocket(hold);
   if (hold.waitingForDrain && lastWrite && !res.writableEnded) {
     hold.waitingForDrain = false;
     res.emit("drain");
@@ -359,11 +495,20 @@ function release(hold: Hold, setCookie: string | undefined, setHeader?: readonly
  * ourselves.
  */
 function fail(hold: Hold, err: unknown): void {
+  // Express may still have a step queued for this request (a next() after the answer reaches its
+  // final handler on a later turn): let it see the answer as sent, as it would without us.
+  setImmediate(failNow, hold, err);
+}
+
+function failNow(hold: Hold, err: unknown): void {
   const { req, res } = hold;
-  const ended = hold.queue.some((held) => held.kind === "end");
+  unmarkHead(hold);
+  // Express already gave up on this response (its final handler closed it after an error): we answer, then close.
+  const ended = !hold.destroyLater && hold.queue.some((held) => held.kind === "end");
   const callbacks = hold.queue.splice(0).flatMap(({ args }) => args.filter((a): a is (e?: unknown) => void => typeof a === "function"));
   for (const cb of callbacks) process.nextTick(cb, err);
   if (res.headersSent) {
+    restoreSocket(hold);
     res.destroy(err instanceof Error ? err : new Error(String(err)));
     return;
   }
@@ -375,6 +520,7 @@ function fail(hold: Hold, err: unknown): void {
   if (ended) {
     // The app finished its answer: route the error as if it had called next(err) instead.
     hold.phase = REROUTED;
+    restoreSocket(hold);
     const route = typeof req.next === "function" ? req.next : undefined;
     if (route !== undefined) {
       route(err);
@@ -388,6 +534,7 @@ function fail(hold: Hold, err: unknown): void {
   res.setHeader("Content-Length", Buffer.byteLength(body));
   pass(hold, "writeHead", [status]);
   pass(hold, "end", [body]);
+  restoreSocket(hold);
 }
 
 function errorStatus(err: unknown): number {

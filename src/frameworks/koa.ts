@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from "koa";
-import { createSessionManager, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
+import { createSessionManager, SessionConfigError, StoreUnavailableError, type SessionManager, type SessionOptions } from "../index.js";
 import type { DataKey, Session, SessionData } from "../index.js";
 
 /** Data that `ctx.session = { … }` puts in place of the session's current data. */
@@ -26,11 +26,12 @@ export type KoaSessionMiddleware<D extends object = SessionData> = Middleware & 
 /** Options of {@link koaSession}: the core's options, nothing Koa-specific. */
 export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
 
-const LOADED = Symbol.for("shared-session.koa.loaded");
 const STATE = Symbol("shared-session.koa.state");
 
 interface RequestState {
   readonly session: Session;
+  /** The cookie of the instance that made it. */
+  readonly cookieName: string;
   /** `ctx.session = null` was assigned: destroy when the request ends. */
   destroyAtEnd: boolean;
 }
@@ -90,12 +91,21 @@ const SESSION_PROPERTY: PropertyDescriptor = {
  */
 export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): KoaSessionMiddleware<D> {
   const manager = createSessionManager<D>(options);
+  // This instance's mark: mounted twice it loads once; another instance does its own job.
+  const loadedHere = Symbol("shared-session.koa.loaded");
   return Object.assign(sharedSession, { manager });
 
   async function sharedSession(ctx: Context, next: Next): Promise<void> {
-    const marked = ctx as Context & { [LOADED]?: true };
-    if (marked[LOADED]) return next();
-    marked[LOADED] = true;
+    const marked = ctx as Context & { [loadedHere]?: true; [STATE]?: RequestState };
+    if (marked[loadedHere]) return next();
+    marked[loadedHere] = true;
+    // An outer instance's session, back in `ctx.session` once this (inner) one is done.
+    const outer = marked[STATE];
+    if (outer !== undefined && outer.cookieName === manager.cookieName) {
+      throw new SessionConfigError(
+        `koaSession: two different instances with the cookie name "${manager.cookieName}" cover this request; give the inner one its own \`name\`, or mount one instance`,
+      );
+    }
 
     let session: Session;
     try {
@@ -109,7 +119,7 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
     // The accessor pair is shared by every request (per-request state sits under a symbol): fresh
     // getter/setter closures on each ctx gave every ctx its own hidden class, which slowed every
     // later property access on ctx in Koa and the app.
-    const state: RequestState = { session, destroyAtEnd: false };
+    const state: RequestState = { session, destroyAtEnd: false, cookieName: manager.cookieName };
     (ctx as Context & { [STATE]?: RequestState })[STATE] = state;
     Object.defineProperty(ctx, "session", SESSION_PROPERTY);
 
@@ -130,7 +140,11 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       }
       const committed = manager.commitNow(session as never);
       const { setCookie, setHeader } = committed instanceof Promise ? await committed : committed;
-      if (setCookie !== undefined && !ctx.headerSent) ctx.append("Set-Cookie", setCookie);
+      if (setCookie !== undefined && !ctx.headerSent) {
+        ctx.append("Set-Cookie", setCookie);
+        // Koa's error answer drops every header but the error's own: the cookie of what was written goes with the error.
+        if (threw) carryCookie(downstreamError, setCookie);
+      }
       if (setHeader !== undefined && !ctx.headerSent) ctx.set(...setHeader);
     } catch (err) {
       // Downstream's own error wins; the core has already logged a store failure.
@@ -138,8 +152,25 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
         if (err instanceof StoreUnavailableError && !ctx.headerSent) ctx.set("Retry-After", String(err.retryAfter));
         throw err;
       }
+    } finally {
+      if (outer !== undefined) marked[STATE] = outer;
     }
     if (threw) throw downstreamError;
+  }
+}
+
+/** Add `Set-Cookie` to an error's `headers`, which Koa's error answer sends (a non-object error carries nothing). */
+function carryCookie(err: unknown, setCookie: string): void {
+  if (typeof err !== "object" || err === null || !Object.isExtensible(err)) return;
+  const target = err as { headers?: Record<string, unknown> };
+  const headers: Record<string, unknown> = typeof target.headers === "object" && target.headers !== null ? { ...target.headers } : {};
+  const name = Object.keys(headers).find((key) => key.toLowerCase() === "set-cookie") ?? "Set-Cookie";
+  const current = headers[name];
+  headers[name] = current === undefined ? [setCookie] : [...(Array.isArray(current) ? (current as string[]) : [String(current)]), setCookie];
+  try {
+    target.headers = headers;
+  } catch {
+    // A read-only `headers`: the cookie stays on ctx, for an app's own error handler.
   }
 }
 

@@ -4,7 +4,8 @@
  * exercise one framework's own idiom.
  *
  * `SHARED_SESSION_EXPRESS_MODULE=/path/to/node_modules/express` runs the Express app on another
- * Express (such as 4.x installed in a temporary folder) instead of the repository's.
+ * Express (such as 4.x installed in a temporary folder) instead of the repository's;
+ * `SHARED_SESSION_KOA_MODULE` does the same for Koa (such as 2.x).
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -98,6 +99,11 @@ export const expressModule: typeof express = process.env.SHARED_SESSION_EXPRESS_
   ? ((await import(process.env.SHARED_SESSION_EXPRESS_MODULE)) as { default: typeof express }).default
   : express;
 
+/** Koa as the tests use it: the repository's (3), or the one `SHARED_SESSION_KOA_MODULE` names (such as 2.x). */
+export const koaModule: typeof Koa = process.env.SHARED_SESSION_KOA_MODULE
+  ? ((await import(process.env.SHARED_SESSION_KOA_MODULE)) as { default: typeof Koa }).default
+  : Koa;
+
 /** Express through the repository's Express 5 (or `SHARED_SESSION_EXPRESS_MODULE`). */
 export const expressApp: Framework = {
   name: "express",
@@ -145,7 +151,7 @@ export const expressApp: Framework = {
 export const koaApp: Framework = {
   name: "koa",
   async start(options, config = {}) {
-    const app = new Koa();
+    const app = new koaModule();
     app.proxy = config.trustProxy === true;
     app.silent = true;
     app.use(koaSession(options));

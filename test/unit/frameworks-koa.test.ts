@@ -1,11 +1,11 @@
-/** Koa binding edge cases: the setter idioms, errors downstream, and error middleware upstream. */
+/** Koa binding edge cases: the setter idioms, errors downstream, and error middleware upstream. Runs on Koa 3, or the Koa that `SHARED_SESSION_KOA_MODULE` names (2.x in CI). */
 import { createServer } from "node:http";
-import Koa from "koa";
+import type Koa from "koa";
 import { afterEach, describe, expect, it } from "vitest";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { StoreUnavailableError, type SessionOptions } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
-import { listen, type RunningApp } from "../helpers/framework-apps.js";
+import { koaModule, listen, type RunningApp } from "../helpers/framework-apps.js";
 import { cookieHeader, idOf, isClearing, parseSetCookie, request, sessionCookie } from "../helpers/http.js";
 import { InstrumentedStore } from "../helpers/instrumented-store.js";
 
@@ -18,7 +18,7 @@ afterEach(async () => {
 
 async function setup(handler: Koa.Middleware, options: Partial<SessionOptions> = {}, before?: Koa.Middleware) {
   const store = new InstrumentedStore(new MemoryStore({ quiet: true }));
-  const app = new Koa();
+  const app = new koaModule();
   app.silent = true;
   if (before) app.use(before);
   app.use(koaSession({ store, secret: SECRET, ...options }));
