@@ -9,7 +9,7 @@ import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
-import { decodeMark, encodeMark, ownedSince, PRUNED_RECORD, revocationGraceMs, revocationKey, revokedBy } from "./owners.js";
+import { decodeMark, encodeMark, EVICTED_RECORD, isPlaceholder, ownedSince, PRUNED_RECORD, revocationGraceMs, revocationKey, revokedBy, SessionLimitError, type SessionLimit } from "./owners.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
@@ -85,6 +85,13 @@ export interface SessionOptions<D extends object = SessionData> {
    * on every store.
    */
   owner?: (data: Readonly<Partial<D>>) => string | number | null | undefined;
+  /**
+   * At most `limit` live sessions per owner, enforced atomically when a write names an owner (parallel
+   * logins cannot overshoot it). Needs `owner` and a store whose owner index can cap (`RedisStore`,
+   * `MemoryStore`); refused at construction otherwise (Memcached has no index to count with).
+   * @example { limit: 1, onLimit: "evict-oldest" } // one device at a time
+   */
+  maxSessionsPerOwner?: SessionLimit;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
   ownerMetadata?: (data: Readonly<Partial<D>>) => Record<string, string | number | boolean | null> | undefined;
   /**
@@ -168,6 +175,8 @@ export interface SessionEvents {
    * by `listSessions` and the owner calls (`idle`). `owner` when the record named one.
    */
   expired: { session: string; owner?: string; reason?: "absolute" | "idle" };
+  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-oldest"`). */
+  evicted: { session: string; owner: string };
   /** A session was refused because its owner's sessions were revoked after it was issued ({@link SessionManager.revokeOwnerSessions}). */
   revoked: { session: string; owner: string };
   /** A cookie failed the signature or id check, or named a session the store does not know. */
@@ -353,6 +362,7 @@ export class SessionManager<D extends object = SessionData> {
   readonly #indexed: boolean;
   /** How long after its owner was set a session's loads still check its owner's revocation mark on an indexed store (ms). */
   readonly #revocationGraceMs: number;
+  readonly #limit: SessionLimit | undefined;
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
@@ -438,6 +448,7 @@ export class SessionManager<D extends object = SessionData> {
     this.#ownerMetadata = options.ownerMetadata;
     this.#indexed = store.capabilities.ownerIndex && store.owners !== undefined;
     this.#revocationGraceMs = revocationGraceMs(this.#timeoutMs);
+    this.#limit = checkLimit(options.maxSessionsPerOwner, options.owner !== undefined, store);
     const context = {
       secrets: this.#secrets,
       validateId: this.#validateId,
@@ -587,7 +598,7 @@ export class SessionManager<D extends object = SessionData> {
     try {
       found = await this.#get(key, this.#refreshOnGet ? this.idleTimeout : undefined);
       if (found === null && this.#convertLegacy) found = await this.#moveLegacy(id, key);
-      if (found !== null && (typeof found === "string" ? found : found.record) === PRUNED_RECORD) found = null;
+      if (found !== null && isPlaceholder(typeof found === "string" ? found : found.record)) found = null;
     } catch (err) {
       if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -985,7 +996,7 @@ export class SessionManager<D extends object = SessionData> {
 
   /** A decoded record that is a live session, or `null` (missing, placeholder, corrupt, past its deadline). */
   #liveOf(raw: string | null, now: number, key: string): LoadedRecord | null {
-    if (raw === null || raw === PRUNED_RECORD) return null;
+    if (raw === null || isPlaceholder(raw)) return null;
     const decoded = this.#codec.decode(raw, now, key);
     return decoded === null || decoded.meta.expiresAt <= now ? null : decoded;
   }
@@ -1018,7 +1029,40 @@ export class SessionManager<D extends object = SessionData> {
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
-    if (owner !== undefined && this.#indexed) await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
+    if (owner === undefined || !this.#indexed) return;
+    if (this.#limit !== undefined) return this.#indexCapped(this.#limit, owner, this.#keyOf(id), expiresAt);
+    await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
+  }
+
+  /**
+   * `maxSessionsPerOwner`: one atomic capped add on the owner's index. Refused: prune the owner's dead
+   * entries (an idle-expired session still counts until pruned) and try once more. Evicted entries:
+   * their records are replaced by a placeholder, which also stops a login still writing one of them.
+   */
+  async #indexCapped(limit: SessionLimit, owner: string, key: string, expiresAt: number): Promise<void> {
+    const index = this.store.owners!;
+    const add = () => this.#store("owners.add", key, () => index.addCapped!(owner, key, expiresAt, limit.limit, limit.onLimit));
+    let result = await add();
+    if (!result.added) {
+      const entries = await this.#store("owners.entries", undefined, () => index.entries(owner));
+      const now = Date.now();
+      await Promise.all(
+        entries.map(async (entry) => {
+          const raw = await this.#store("get", entry.id, () => this.store.get(entry.id));
+          if (this.#liveOf(raw, now, entry.id) === null) await this.#pruneEntry(owner, entry.id, raw, entry.expiresAt);
+        }),
+      );
+      result = await add();
+      if (!result.added) throw new SessionLimitError(limit.limit);
+    }
+    const ttl = Math.max(1, this.absoluteTimeout);
+    for (const evicted of result.evicted) {
+      for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+        if (await this.#store("update", evicted, () => this.store.update(evicted, EVICTED_RECORD, ttl))) break;
+        if (await this.#store("create", evicted, () => this.store.create(evicted, EVICTED_RECORD, ttl))) break;
+      }
+      this.#emit("evicted", { session: hashId(evicted), owner });
+    }
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
@@ -1297,6 +1341,11 @@ export class SessionManager<D extends object = SessionData> {
         state.forceSave = false;
         this.#emit("created", { session: this.#hash(id) });
         return true;
+      }
+      // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
+      if (this.#limit?.onLimit === "evict-oldest" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
+        this.#gone(state);
+        return false;
       }
       this.#log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
       state.id = null;
@@ -1638,4 +1687,22 @@ function defineSessionMethods(): void {
  */
 export function createSessionManager<D extends object = SessionData>(options: SessionOptions<D>): SessionManager<D> {
   return new SessionManager<D>(options);
+}
+
+/** `maxSessionsPerOwner`, checked at construction. */
+function checkLimit(limit: SessionLimit | undefined, hasOwner: boolean, store: SessionStore): SessionLimit | undefined {
+  if (limit === undefined) return undefined;
+  if (typeof limit !== "object" || limit === null || !Number.isSafeInteger(limit.limit) || limit.limit < 1) {
+    throw new SessionConfigError("maxSessionsPerOwner must be { limit: a whole number >= 1, onLimit: \"evict-oldest\" | \"refuse\" }");
+  }
+  if (limit.onLimit !== "evict-oldest" && limit.onLimit !== "refuse") {
+    throw new SessionConfigError(`maxSessionsPerOwner.onLimit must be "evict-oldest" or "refuse", got ${JSON.stringify(limit.onLimit)}`);
+  }
+  if (!hasOwner) throw new SessionConfigError("maxSessionsPerOwner needs the owner option (which owner a session belongs to)");
+  if (!store.capabilities.ownerIndex || typeof store.owners?.addCapped !== "function") {
+    throw new SessionConfigError(
+      `${store.name} cannot count an owner's sessions atomically (no owner index with addCapped), so maxSessionsPerOwner cannot be enforced; use RedisStore`,
+    );
+  }
+  return { limit: limit.limit, onLimit: limit.onLimit };
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { SessionError } from "./errors.js";
 import type { RecordMeta } from "./record.js";
 
 /**
@@ -20,6 +21,14 @@ const MARK_PREFIX = "shared-session:revoked-before:";
  * its index entry is gone: its create-if-absent fails, and it draws another id. Never a valid record.
  */
 export const PRUNED_RECORD = "shared-session:pruned\n";
+
+/** {@link PRUNED_RECORD} for a session evicted by `maxSessionsPerOwner`: a login still writing it gives up instead of drawing another id. */
+export const EVICTED_RECORD = "shared-session:evicted\n";
+
+/** A placeholder, not a session. */
+export function isPlaceholder(raw: string): boolean {
+  return raw === PRUNED_RECORD || raw === EVICTED_RECORD;
+}
 
 /** The store key of `owner`'s revocation mark. Owner ids are not credentials: a plain hash keeps the key short and printable. */
 export function revocationKey(owner: string): string {
@@ -56,4 +65,27 @@ export function revokedBy(meta: RecordMeta, mark: number | null): boolean {
  */
 export function revocationGraceMs(storeTimeoutMs: number): number {
   return Math.max(30_000, 10 * storeTimeoutMs);
+}
+
+/** What `maxSessionsPerOwner` does when a login would give an owner one session too many. */
+export interface SessionLimit {
+  /** Live sessions an owner may have, at least 1. */
+  readonly limit: number;
+  /**
+   * `"evict-oldest"`: destroy the owner's sessions with the earliest absolute deadline (the oldest
+   * logins) to make room. `"refuse"`: fail the write with {@link SessionLimitError}.
+   */
+  readonly onLimit: "evict-oldest" | "refuse";
+}
+
+/**
+ * A write would give an owner more sessions than `maxSessionsPerOwner` allows (`onLimit: "refuse"`).
+ * Nothing was written. Call `session.save()` in the login route to catch it there and answer with a page.
+ */
+export class SessionLimitError extends SessionError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super("ERR_SESSION_LIMIT", `the owner already has ${limit} live session${limit === 1 ? "" : "s"} (maxSessionsPerOwner with onLimit "refuse")`);
+    this.limit = limit;
+  }
 }

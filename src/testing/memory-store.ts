@@ -53,6 +53,17 @@ export class MemoryStore implements SessionStore {
       }
       return live.sort((a, b) => a.expiresAt - b.expiresAt);
     },
+    addCapped: async (owner, id, expiresAt, limit, policy) => {
+      const live = await this.owners.entries(owner);
+      const evicted: string[] = [];
+      if (!live.some((e) => e.id === id) && live.length >= limit) {
+        if (policy === "refuse") return { added: false, evicted };
+        for (const e of live.slice(0, live.length - limit + 1)) evicted.push(e.id);
+        for (const e of evicted) await this.owners.remove(owner, e);
+      }
+      await this.owners.add(owner, id, expiresAt);
+      return { added: true, evicted };
+    },
   };
 
   constructor(options: MemoryStoreOptions = {}) {

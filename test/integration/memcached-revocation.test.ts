@@ -3,7 +3,7 @@
  * ("sessions owned before T are revoked") that every load of an owned session reads. Real servers;
  * commands counted with `stats` on dedicated servers.
  */
-import memjs from "memjs";
+import type memjs from "memjs";
 import { describe, expect, it } from "vitest";
 import { MemcachedStore } from "../../adapters/memcached.js";
 import { revocationKey } from "../../src/core/owners.js";
