@@ -1007,10 +1007,15 @@ export class SessionManager<D extends object = SessionData> {
    * the record then fails its create-if-absent (and draws another id) instead of landing unindexed.
    */
   async #pruneEntry(owner: string, key: string, raw: string | null, expiresAt: number): Promise<void> {
+    const now = Date.now();
     if (raw === null) {
-      const ttl = Math.ceil((expiresAt - Date.now()) / 1000);
+      const ttl = Math.ceil((expiresAt - now) / 1000);
       if (ttl > 0 && !(await this.#store("create", key, () => this.store.create(key, PRUNED_RECORD, ttl)))) return; // it landed: keep the entry
-      this.#emit("expired", { session: hashId(key), owner, reason: "idle" });
+      // Audit: its idle TTL ran out (the store removed it; a destroy would have removed the entry too).
+      this.#emit("expired", { session: hashId(key), owner, reason: ttl > 0 ? "idle" : "absolute" });
+    } else if (!isPlaceholder(raw)) {
+      const decoded = this.#codec.decode(raw, now, key);
+      if (decoded !== null && decoded.meta.expiresAt <= now) this.#emit("expired", { session: hashId(key), owner, reason: "absolute" });
     }
     await this.#store("owners.remove", key, () => this.store.owners!.remove(owner, key));
   }

@@ -234,3 +234,22 @@ describe.each(topologies)("a login racing the owner index on %s", (_label, topol
     );
   });
 });
+
+describe("audit on real Redis: a session whose idle TTL ran out is reported with its owner, without keyspace notifications", () => {
+  it.each(topologies)("on %s, by the next listSessions (once)", async (_label, topology) => {
+    const prefix = uniquePrefix("audit");
+    const manager = createSessionManager<Data>({ store: new RedisStore({ client: tracked(topology.direct()), prefix }), secret: SECRET, owner: (d) => d.userId });
+    const expired: unknown[] = [];
+    manager.on("expired", (e) => expired.push(e));
+    const { session } = await login(manager, "audited");
+    const kept = await login(manager, "audited");
+    const raw = topology.raw();
+    const key = `${prefix}${manager.storeKeyOf(session.id)}`;
+    await raw.pexpire(key, 1); // the idle TTL running out, without waiting a day
+    while ((await raw.exists(key)) === 1) await new Promise((resolve) => setImmediate(resolve));
+    expect((await manager.listSessions("audited")).map((s) => s.session)).toEqual([manager.hashOf(kept.session.id)]);
+    expect(expired).toEqual([{ session: manager.hashOf(session.id), owner: "audited", reason: "idle" }]);
+    await manager.listSessions("audited");
+    expect(expired.length).toBe(1);
+  });
+});

@@ -148,3 +148,31 @@ describe("a login racing a revocation", () => {
     expect(await store.inner.owners.entries("1")).toEqual([]);
   });
 });
+
+describe("audit: sessions that ended by expiry are reported with their owner (#19 item 4)", () => {
+  it("idle expiry, when listSessions finds the record gone; absolute expiry, when a cookie names it", async () => {
+    const { manager, login } = setup({ idleTimeout: 60, absoluteTimeout: 3600 });
+    const expired: unknown[] = [];
+    manager.on("expired", (e) => expired.push(e));
+    const idle = await login(1, "idle");
+    vi.advanceTimersByTime(61_000);
+    expect(await manager.listSessions(1)).toEqual([]);
+    expect(expired).toEqual([{ session: manager.hashOf(idle.id), owner: "1", reason: "idle" }]);
+    // Reported once: the entry is gone after.
+    expect(await manager.listSessions(1)).toEqual([]);
+    expect(expired.length).toBe(1);
+  });
+  it("absolute expiry reported at load, with the owner", async () => {
+    const store = new CountingStore({ ownerIndex: false, refreshOnGet: false });
+    const { manager, login } = setup({ idleTimeout: 3600, absoluteTimeout: 3600 }, store);
+    const expired: unknown[] = [];
+    manager.on("expired", (e) => expired.push(e));
+    const session = await login(1, "x");
+    // The store keeps it a little longer than the deadline (a TTL rounded up): the load finds it past its deadline.
+    const key = manager.storeKeyOf(session.id);
+    await store.inner.touch(key, 7200);
+    vi.advanceTimersByTime(3_600_000);
+    expect((await manager.load(session.cookie, { secure: false })).isNew).toBe(true);
+    expect(expired).toEqual([{ session: manager.hashOf(session.id), owner: "1", reason: "absolute" }]);
+  });
+});
