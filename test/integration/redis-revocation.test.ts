@@ -1,6 +1,6 @@
 /**
  * "Log out everywhere" cannot be escaped by a login racing it (#19 item 1), on real Redis, standalone
- * and a 3-master Cluster. The login's app process talks to Redis through a proxy that holds what it
+ * a 3-master Cluster and Sentinel. The login's app process talks to Redis through a proxy that holds what it
  * sends at a chosen point of the protocol (after its index entry, after its record, before both), while
  * another process lists the owner's sessions or logs the owner out everywhere; then the proxy lets the
  * login go on. No sleeps: the hold is engaged from the `shared-session:store` tracing channel.
@@ -116,6 +116,21 @@ const topologies: [string, Topology][] = [
       },
       direct: () => createRedisClient({ clusterNodes: services().redisCluster.nodes }),
       raw: () => rawCluster(services().redisCluster.nodes),
+    },
+  ],
+  [
+    "Sentinel (master behind the proxy)",
+    {
+      async proxied(group) {
+        // The sentinels answer directly; the master they name is reached through a proxy (ioredis `natMap`).
+        const { sentinels, name } = services().redisSentinel;
+        const sentinel = rawRedis({ host: sentinels[0]!.host, port: sentinels[0]!.port });
+        const [host, port] = (await sentinel.call("SENTINEL", "get-master-addr-by-name", name)) as [string, string];
+        const proxyPort = await group.proxy({ host, port: Number(port) });
+        return createRedisClient({ sentinels, name, natMap: { [`${host}:${port}`]: { host: "127.0.0.1", port: proxyPort } } });
+      },
+      direct: () => createRedisClient({ sentinels: services().redisSentinel.sentinels, name: services().redisSentinel.name }),
+      raw: () => rawRedis({ sentinels: services().redisSentinel.sentinels, name: services().redisSentinel.name }),
     },
   ],
 ];
@@ -236,7 +251,7 @@ describe.each(topologies)("a login racing the owner index on %s", (_label, topol
 });
 
 describe("audit on real Redis: a session whose idle TTL ran out is reported with its owner, without keyspace notifications", () => {
-  it.each(topologies)("on %s, by the next listSessions (once)", async (_label, topology) => {
+  it.each(topologies.slice(0, 2))("on %s, by the next listSessions (once)", async (_label, topology) => {
     const prefix = uniquePrefix("audit");
     const manager = createSessionManager<Data>({ store: new RedisStore({ client: tracked(topology.direct()), prefix }), secret: SECRET, owner: (d) => d.userId });
     const expired: unknown[] = [];
