@@ -4,12 +4,12 @@
  * Counted on the server (the owner's sorted set) and through the cookies (which sessions still load).
  */
 import type { Cluster, Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemcachedStore } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
-import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
 import memjs from "memjs";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
@@ -115,5 +115,32 @@ describe("maxSessionsPerOwner where it cannot be honest", () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe("maxSessionsPerOwner: what a login costs, counted by the server (dedicated server)", () => {
+  let server: RedisHandle;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = rawRedis(server.url);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a login under the limit: one capped script, the SET, the mark's GET; evicting one more: the placeholder SET", async () => {
+    const manager = createSessionManager<Data>({
+      store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
+      secret: SECRET,
+      owner: (d) => d.userId,
+      maxSessionsPerOwner: { limit: 1, onLimit: "evict-oldest" },
+    });
+    await request(manager, undefined, (s) => Object.assign(s, { userId: "warm-up" })); // loads the script
+    const first = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
+    expect(first).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 1, pexpireat: 1, set: 1, get: 1 });
+    const second = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
+    // The oldest session's record becomes an "evicted" placeholder (SET XX): one more command.
+    expect(second).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 2, zrem: 1, pexpireat: 1, set: 2, get: 1 });
   });
 });
