@@ -65,10 +65,12 @@ describe("revokeOwnerSessions on Memcached (dedicated servers)", () => {
     await expect(a.listSessions("alice")).rejects.toBeInstanceOf(UnsupportedOperationError);
   });
 
-  it("costs: a read of an owned session is two gets (the record, the owner's mark); anonymous one; a revocation one add", async () => {
+  it("costs: a login is an add and a get; a read of an owned session is two gets (the record, the owner's mark); anonymous one; a revocation one add", async () => {
     const prefix = uniquePrefix("mc-revoke-count");
     const [manager] = processes(prefix);
-    const owned = await login(manager, "carol");
+    let owned = "";
+    // A login: the record's add, then the owner's mark (none yet: a miss).
+    expect(await countCommands(addresses, async () => void (owned = await login(manager, "carol")))).toEqual({ cmd_set: 1, cmd_get: 1, get_misses: 1 });
     const anonymous = (await request(manager, undefined, (s) => void (s.n = 1))).cookie!;
     expect(await countCommands(addresses, () => request(manager, owned))).toEqual({ cmd_touch: 1, touch_hits: 1, cmd_get: 1, get_misses: 1 });
     expect(await countCommands(addresses, () => request(manager, anonymous))).toEqual({ cmd_touch: 1, touch_hits: 1 });
