@@ -53,15 +53,22 @@ export class MemoryStore implements SessionStore {
       }
       return live.sort((a, b) => a.expiresAt - b.expiresAt);
     },
+    // No await between reading and writing the owner's entries: atomic, as the Redis script is.
     addCapped: async (owner, id, expiresAt, limit, policy) => {
-      const live = await this.owners.entries(owner);
+      let ids = this.#owners.get(owner);
+      if (!ids) this.#owners.set(owner, (ids = new Map()));
+      const now = Date.now();
+      for (const [member, deadline] of ids) if (deadline <= now) ids.delete(member);
       const evicted: string[] = [];
-      if (!live.some((e) => e.id === id) && live.length >= limit) {
+      if (!ids.has(id) && ids.size >= limit) {
         if (policy === "refuse") return { added: false, evicted };
-        for (const e of live.slice(0, live.length - limit + 1)) evicted.push(e.id);
-        for (const e of evicted) await this.owners.remove(owner, e);
+        const oldest = [...ids].sort((a, b) => a[1] - b[1]).slice(0, ids.size - limit + 1);
+        for (const [member] of oldest) {
+          ids.delete(member);
+          evicted.push(member);
+        }
       }
-      await this.owners.add(owner, id, expiresAt);
+      ids.set(id, expiresAt);
       return { added: true, evicted };
     },
   };
