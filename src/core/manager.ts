@@ -9,7 +9,7 @@ import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
-import { decodeMark, encodeMark, EVICTED_RECORD, isPlaceholder, ownedSince, PRUNED_RECORD, revocationGraceMs, revocationKey, revokedBy, SessionLimitError, type SessionLimit } from "./owners.js";
+import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, type SessionLimit } from "./owners.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
@@ -363,6 +363,8 @@ export class SessionManager<D extends object = SessionData> {
   /** How long after its owner was set a session's loads still check its owner's revocation mark on an indexed store (ms). */
   readonly #revocationGraceMs: number;
   readonly #limit: SessionLimit | undefined;
+  /** Revocation marks, placeholders and the capped index: the store side of sessions per owner (owners.ts). */
+  readonly #owners: OwnerStoreOps;
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
@@ -449,6 +451,16 @@ export class SessionManager<D extends object = SessionData> {
     this.#indexed = store.capabilities.ownerIndex && store.owners !== undefined;
     this.#revocationGraceMs = revocationGraceMs(this.#timeoutMs);
     this.#limit = checkLimit(options.maxSessionsPerOwner, options.owner !== undefined, store);
+    this.#owners = new OwnerStoreOps({
+      store,
+      call: (operation, key, run) => this.#store(operation, key, run),
+      emit: (event, payload) => this.#emit(event, payload as never),
+      log: (message) => this.#log("debug", "session.revoked", message),
+      hash: hashId,
+      decode: (raw, now, key) => this.#codec.decode(raw, now, key),
+      absoluteTimeout: this.absoluteTimeout,
+      retryAfter: this.retryAfter,
+    });
     const context = {
       secrets: this.#secrets,
       validateId: this.#validateId,
@@ -632,7 +644,7 @@ export class SessionManager<D extends object = SessionData> {
     if (this.#checksMark(decoded.meta, now)) {
       let revoked: boolean;
       try {
-        revoked = await this.#revokedNow(decoded.meta, key);
+        revoked = await this.#owners.revokedNow(decoded.meta, key);
       } catch (err) {
         if (trace !== undefined) trace.outcome = "error";
         if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -821,9 +833,9 @@ export class SessionManager<D extends object = SessionData> {
           this.#store("get", id, () => this.store.get(id)),
           this.store.ttl ? this.#store("ttl", id, () => this.store.ttl!(id)) : Promise.resolve(null),
         ]);
-        const decoded = this.#liveOf(raw, now, id);
+        const decoded = this.#owners.live(raw, now, id);
         if (decoded === null) {
-          await this.#pruneEntry(key, id, raw, expiresAt).catch(noop);
+          await this.#owners.pruneEntry(key, id, raw, expiresAt).catch(noop);
           return null;
         }
         // Owned by no one or someone else: perhaps a write claiming it for `key` is on its way, and that
@@ -907,7 +919,7 @@ export class SessionManager<D extends object = SessionData> {
       keep.refresh = true;
       await this.#write(except as Session<D>, keep, true);
     }
-    await this.#setMark(owner, before);
+    await this.#owners.setMark(owner, before);
     if (!this.#indexed) return 0;
     const index = this.store.owners!;
     const keepKey = keep === null || keep.id === null ? null : this.#keyOf(keep.id);
@@ -920,7 +932,7 @@ export class SessionManager<D extends object = SessionData> {
           if (!all) {
             // Only the sessions owned before `before`: read each.
             const raw = await this.#store("get", id, () => this.store.get(id));
-            const decoded = this.#liveOf(raw, Date.now(), id);
+            const decoded = this.#owners.live(raw, Date.now(), id);
             if (decoded === null || decoded.meta.owner !== owner || ownedSince(decoded.meta) >= before) return;
           }
           await this.#store("destroy", id, () => this.store.destroy(id));
@@ -932,50 +944,9 @@ export class SessionManager<D extends object = SessionData> {
     return destroyed;
   }
 
-  /** Raise `owner`'s revocation mark to `before` (never lower it), for `absoluteTimeout` past it. */
-  async #setMark(owner: string, before: number): Promise<void> {
-    const key = revocationKey(owner);
-    const text = encodeMark(before);
-    const ttl = Math.max(1, Math.ceil((before - Date.now()) / 1000) + this.absoluteTimeout);
-    for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
-      if (await this.#store("create", key, () => this.store.create(key, text, ttl))) return;
-      const current = await this.#store("get", key, () => this.store.get(key));
-      if (current === null) continue;
-      const mark = decodeMark(current);
-      if (mark !== null && mark >= before) return;
-      if (this.store.capabilities.compareAndSet) {
-        const result = await this.#store("compareAndSet", key, () => this.store.compareAndSet!(key, current, text, ttl));
-        if (result.status === "written") return;
-      } else if (await this.#store("update", key, () => this.store.update(key, text, ttl))) {
-        // Without compare-and-set two revocations racing may leave the earlier mark: each still revoked what it named at its own read.
-        return;
-      }
-    }
-    throw new StoreUnavailableError(this.store.name, "revoke", {
-      cause: new SessionError("ERR_SESSION_CONTENTION", `gave up after ${MERGE_ATTEMPTS} conflicting writes of one revocation mark`),
-      retryAfter: this.retryAfter,
-    });
-  }
-
-  /** The owner's revocation mark, or `null`. */
-  async #markOf(owner: string): Promise<number | null> {
-    const key = revocationKey(owner);
-    return decodeMark(await this.#store("get", key, () => this.store.get(key)));
-  }
-
   /** Whether a load must read the owner's mark: always on a store without an owner index, while the owner is recent on one with it. */
   #checksMark(meta: RecordMeta, now: number): boolean {
     return this.#owner !== undefined && meta.owner !== undefined && (!this.#indexed || now - ownedSince(meta) < this.#revocationGraceMs);
-  }
-
-  /** Read the mark of the record's owner; when it revokes the record, delete the record and report it. */
-  async #revokedNow(meta: RecordMeta, key: string): Promise<boolean> {
-    if (!revokedBy(meta, await this.#markOf(meta.owner!))) return false;
-    await this.#store("destroy", key, () => this.store.destroy(key)).catch(noop);
-    if (this.#indexed) await this.#store("owners.remove", key, () => this.store.owners!.remove(meta.owner!, key)).catch(noop);
-    this.#log("debug", "session.revoked", "session's owner had its sessions revoked after it was issued; starting a fresh session");
-    this.#emit("revoked", { session: hashId(key), owner: meta.owner! });
-    return true;
   }
 
   /**
@@ -988,36 +959,10 @@ export class SessionManager<D extends object = SessionData> {
     const owner = state.meta.owner;
     if (owner === undefined || owner === previous) return wrote;
     const key = this.#keyOf(state.id);
-    if (!(await this.#revokedNow(state.meta, key))) return wrote;
+    if (!(await this.#owners.revokedNow(state.meta, key))) return wrote;
     clearData(session);
     this.#gone(state);
     return false;
-  }
-
-  /** A decoded record that is a live session, or `null` (missing, placeholder, corrupt, past its deadline). */
-  #liveOf(raw: string | null, now: number, key: string): LoadedRecord | null {
-    if (raw === null || isPlaceholder(raw)) return null;
-    const decoded = this.#codec.decode(raw, now, key);
-    return decoded === null || decoded.meta.expiresAt <= now ? null : decoded;
-  }
-
-  /**
-   * Remove the index entry of a session that is no longer live. When its record is missing, first take
-   * its key with a placeholder until the entry's deadline: a login that indexed it and is still writing
-   * the record then fails its create-if-absent (and draws another id) instead of landing unindexed.
-   */
-  async #pruneEntry(owner: string, key: string, raw: string | null, expiresAt: number): Promise<void> {
-    const now = Date.now();
-    if (raw === null) {
-      const ttl = Math.ceil((expiresAt - now) / 1000);
-      if (ttl > 0 && !(await this.#store("create", key, () => this.store.create(key, PRUNED_RECORD, ttl)))) return; // it landed: keep the entry
-      // Audit: its idle TTL ran out (the store removed it; a destroy would have removed the entry too).
-      this.#emit("expired", { session: hashId(key), owner, reason: ttl > 0 ? "idle" : "absolute" });
-    } else if (!isPlaceholder(raw)) {
-      const decoded = this.#codec.decode(raw, now, key);
-      if (decoded !== null && decoded.meta.expiresAt <= now) this.#emit("expired", { session: hashId(key), owner, reason: "absolute" });
-    }
-    await this.#store("owners.remove", key, () => this.store.owners!.remove(owner, key));
   }
 
   /** The owner the data names now, as a string, or undefined. */
@@ -1035,39 +980,8 @@ export class SessionManager<D extends object = SessionData> {
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
     if (owner === undefined || !this.#indexed) return;
-    if (this.#limit !== undefined) return this.#indexCapped(this.#limit, owner, this.#keyOf(id), expiresAt);
+    if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, this.#keyOf(id), expiresAt);
     await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
-  }
-
-  /**
-   * `maxSessionsPerOwner`: one atomic capped add on the owner's index. Refused: prune the owner's dead
-   * entries (an idle-expired session still counts until pruned) and try once more. Evicted entries:
-   * their records are replaced by a placeholder, which also stops a login still writing one of them.
-   */
-  async #indexCapped(limit: SessionLimit, owner: string, key: string, expiresAt: number): Promise<void> {
-    const index = this.store.owners!;
-    const add = () => this.#store("owners.add", key, () => index.addCapped!(owner, key, expiresAt, limit.limit, limit.onLimit));
-    let result = await add();
-    if (!result.added) {
-      const entries = await this.#store("owners.entries", undefined, () => index.entries(owner));
-      const now = Date.now();
-      await Promise.all(
-        entries.map(async (entry) => {
-          const raw = await this.#store("get", entry.id, () => this.store.get(entry.id));
-          if (this.#liveOf(raw, now, entry.id) === null) await this.#pruneEntry(owner, entry.id, raw, entry.expiresAt);
-        }),
-      );
-      result = await add();
-      if (!result.added) throw new SessionLimitError(limit.limit);
-    }
-    const ttl = Math.max(1, this.absoluteTimeout);
-    for (const evicted of result.evicted) {
-      for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
-        if (await this.#store("update", evicted, () => this.store.update(evicted, EVICTED_RECORD, ttl))) break;
-        if (await this.#store("create", evicted, () => this.store.create(evicted, EVICTED_RECORD, ttl))) break;
-      }
-      this.#emit("evicted", { session: hashId(evicted), owner });
-    }
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
@@ -1694,20 +1608,3 @@ export function createSessionManager<D extends object = SessionData>(options: Se
   return new SessionManager<D>(options);
 }
 
-/** `maxSessionsPerOwner`, checked at construction. */
-function checkLimit(limit: SessionLimit | undefined, hasOwner: boolean, store: SessionStore): SessionLimit | undefined {
-  if (limit === undefined) return undefined;
-  if (typeof limit !== "object" || limit === null || !Number.isSafeInteger(limit.limit) || limit.limit < 1) {
-    throw new SessionConfigError("maxSessionsPerOwner must be { limit: a whole number >= 1, onLimit: \"evict-oldest\" | \"refuse\" }");
-  }
-  if (limit.onLimit !== "evict-oldest" && limit.onLimit !== "refuse") {
-    throw new SessionConfigError(`maxSessionsPerOwner.onLimit must be "evict-oldest" or "refuse", got ${JSON.stringify(limit.onLimit)}`);
-  }
-  if (!hasOwner) throw new SessionConfigError("maxSessionsPerOwner needs the owner option (which owner a session belongs to)");
-  if (!store.capabilities.ownerIndex || typeof store.owners?.addCapped !== "function") {
-    throw new SessionConfigError(
-      `${store.name} cannot count an owner's sessions atomically (no owner index with addCapped), so maxSessionsPerOwner cannot be enforced; use RedisStore`,
-    );
-  }
-  return { limit: limit.limit, onLimit: limit.onLimit };
-}
