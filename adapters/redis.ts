@@ -6,7 +6,7 @@ import { scrubError } from "../src/core/errors.js";
 import { escapeGlob } from "./redis/glob.js";
 import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
 import { followRedirects, unpipelined } from "./redis/redirect.js";
-import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ENTRIES, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
+import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
 import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
 export { createRedisClient } from "./redis/client.js";
@@ -224,6 +224,17 @@ export class RedisStore implements SessionStore {
       const entries: OwnerEntry[] = [];
       for (let i = 0; i < reply.length; i += 2) entries.push({ id: String(reply[i]), expiresAt: Number(reply[i + 1]) });
       return entries;
+    },
+    addCapped: async (owner, id, expiresAt, limit, policy) => {
+      const key = this.#ownerKey("owners.add", owner);
+      checkId("owners.add", id);
+      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || !Number.isSafeInteger(limit) || limit < 1) {
+        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.add", "RedisStore: owners.add needs a deadline in whole Unix milliseconds and a limit >= 1");
+      }
+      // One script on the owner's sorted set: atomic, so parallel logins cannot overshoot the limit.
+      const reply = await this.#script("owners.add", OWNER_ADD_CAPPED, key, id, expiresAt, Date.now(), limit, policy);
+      if (!Array.isArray(reply) || reply.length === 0) throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.add", "RedisStore: owners.add got an unexpected reply");
+      return { added: Number(reply[0]) === 1, evicted: reply.slice(1).map(String) };
     },
   };
 

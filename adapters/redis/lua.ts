@@ -81,3 +81,34 @@ return redis.call('ZCARD', KEYS[1])
 export const OWNER_ENTRIES = script(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'WITHSCORES')
 `);
+
+/**
+ * {@link OWNER_ADD} capped at a number of live members, atomically (parallel logins cannot overshoot).
+ * KEYS[1] = owner key, ARGV[1] = session id, ARGV[2] = its deadline (Unix ms), ARGV[3] = now (Unix ms),
+ * ARGV[4] = limit, ARGV[5] = `refuse` or `evict-oldest`. An id already present is re-scored, never
+ * refused. Returns `{0}` when refused, else `{1, evicted...}` (the members removed to make room, earliest
+ * deadline first).
+ */
+export const OWNER_ADD_CAPPED = script(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local limit = tonumber(ARGV[4])
+local out = {1}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local count = redis.call('ZCARD', KEYS[1])
+  if count >= limit then
+    if ARGV[5] == 'refuse' then
+      return {0}
+    end
+    local evicted = redis.call('ZRANGE', KEYS[1], 0, count - limit)
+    for _, member in ipairs(evicted) do
+      redis.call('ZREM', KEYS[1], member)
+      out[#out + 1] = member
+    end
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
+return out
+`);

@@ -133,5 +133,6 @@ function legacyMeta(value: unknown): RecordMeta | null {
   if (!ok(v.createdAt) || !ok(v.expiresAt) || !ok(v.writtenAt)) return null;
   const meta: RecordMeta = { createdAt: v.createdAt, expiresAt: v.expiresAt, writtenAt: v.writtenAt };
   if (typeof v.owner === "string") meta.owner = v.owner;
+  if (meta.owner !== undefined && typeof v.ownedAt === "number" && Number.isSafeInteger(v.ownedAt)) meta.ownedAt = v.ownedAt;
   return meta;
 }

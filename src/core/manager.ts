@@ -9,6 +9,7 @@ import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
+import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, type SessionLimit } from "./owners.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
@@ -80,9 +81,17 @@ export interface SessionOptions<D extends object = SessionData> {
   /**
    * The owner of a session (such as the user id), read from its data at every write. Enables
    * {@link SessionManager.listSessions} and {@link SessionManager.destroyOwnerSessions} ("log out
-   * everywhere"). Needs a store with an owner index (`RedisStore`); refused at construction otherwise.
+   * everywhere") on stores with an owner index (`RedisStore`), and {@link SessionManager.revokeOwnerSessions}
+   * on every store.
    */
   owner?: (data: Readonly<Partial<D>>) => string | number | null | undefined;
+  /**
+   * At most `limit` live sessions per owner, enforced atomically when a write names an owner (parallel
+   * logins cannot overshoot it). Needs `owner` and a store whose owner index can cap (`RedisStore`,
+   * `MemoryStore`); refused at construction otherwise (Memcached has no index to count with).
+   * @example { limit: 1, onLimit: "evict-oldest" } // one device at a time
+   */
+  maxSessionsPerOwner?: SessionLimit;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
   ownerMetadata?: (data: Readonly<Partial<D>>) => Record<string, string | number | boolean | null> | undefined;
   /**
@@ -160,8 +169,16 @@ export interface SessionEvents {
   regenerated: { from: string };
   /** A session was destroyed by the app. */
   destroyed: { session: string };
-  /** A session was found past its absolute deadline when loaded. */
-  expired: { session: string };
+  /**
+   * A session ended by expiry, reported when the library learns of it: past its absolute deadline when
+   * loaded (`absolute`), or its record gone from the store while the owner index still names it, found
+   * by `listSessions` and the owner calls (`idle`). `owner` when the record named one.
+   */
+  expired: { session: string; owner?: string; reason?: "absolute" | "idle" };
+  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-oldest"`). */
+  evicted: { session: string; owner: string };
+  /** A session was refused because its owner's sessions were revoked after it was issued ({@link SessionManager.revokeOwnerSessions}). */
+  revoked: { session: string; owner: string };
   /** A cookie failed the signature or id check, or named a session the store does not know. */
   rejected: { reason: "signature" | "unknown" | "corrupt" };
   /** A store call failed or timed out. */
@@ -367,6 +384,13 @@ export class SessionManager<D extends object = SessionData> {
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
   readonly #owner: ((data: Readonly<Partial<D>>) => string | number | null | undefined) | undefined;
   readonly #ownerMetadata: SessionOptions<D>["ownerMetadata"];
+  /** The store keeps an owner index: "log out everywhere" deletes the records, and loads check the owner's revocation mark only while a session's owner is recent. */
+  readonly #indexed: boolean;
+  /** How long after its owner was set a session's loads still check its owner's revocation mark on an indexed store (ms). */
+  readonly #revocationGraceMs: number;
+  readonly #limit: SessionLimit | undefined;
+  /** Revocation marks, placeholders and the capped index: the store side of sessions per owner (owners.ts). */
+  readonly #owners: OwnerStoreOps;
   readonly #codec: Codec;
   /** Convert legacy cookies and records to ours as they are used. */
   readonly #convertLegacy: boolean;
@@ -447,12 +471,22 @@ export class SessionManager<D extends object = SessionData> {
     this.#versioned = store.capabilities.compareAndSet === true && typeof store.getVersioned === "function";
     if (options.owner !== undefined) {
       if (typeof options.owner !== "function") throw new SessionConfigError("owner must be a function from session data to an owner id");
-      if (!store.capabilities.ownerIndex || store.owners === undefined) {
-        throw new SessionConfigError(`${store.name} has no owner index, so the owner option cannot work; use a store that declares ownerIndex (RedisStore)`);
-      }
     }
     this.#owner = options.owner;
     this.#ownerMetadata = options.ownerMetadata;
+    this.#indexed = store.capabilities.ownerIndex && store.owners !== undefined;
+    this.#revocationGraceMs = revocationGraceMs(this.#timeoutMs);
+    this.#limit = checkLimit(options.maxSessionsPerOwner, options.owner !== undefined, store);
+    this.#owners = new OwnerStoreOps({
+      store,
+      call: (operation, key, run) => this.#store(operation, key, run),
+      emit: (event, payload) => this.#emit(event, payload as never),
+      log: (message) => this.#log("debug", "session.revoked", message),
+      hash: hashId,
+      decode: (raw, now, key) => this.#codec.decode(raw, now, key),
+      absoluteTimeout: this.absoluteTimeout,
+      retryAfter: this.retryAfter,
+    });
     const context = {
       secrets: this.#secrets,
       validateId: this.#validateId,
@@ -587,7 +621,7 @@ export class SessionManager<D extends object = SessionData> {
     await this.#indexOwner(id, owner, decoded.meta.expiresAt);
     const moved = await this.#store("create", key, () => this.store.create(key, raw, ttl));
     await this.#store("destroy", id, () => this.store.destroy(id));
-    if (owner !== undefined) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
+    if (owner !== undefined && this.#indexed) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
     if (moved) return raw;
     // Another request moved it first.
     const current = await this.#get(key, undefined);
@@ -602,6 +636,7 @@ export class SessionManager<D extends object = SessionData> {
     try {
       found = await this.#get(key, this.#refreshOnGet ? this.idleTimeout : undefined);
       if (found === null && this.#convertLegacy) found = await this.#moveLegacy(id, key);
+      if (found !== null && isPlaceholder(typeof found === "string" ? found : found.record)) found = null;
     } catch (err) {
       if (trace !== undefined) trace.outcome = "error";
       if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -626,11 +661,25 @@ export class SessionManager<D extends object = SessionData> {
     if (remainingMs <= 0) {
       if (trace !== undefined) trace.outcome = "expired";
       this.#log("debug", "session.expired", "session is past its absolute deadline", id);
-      this.#emit("expired", { session: this.#hash(id) });
+      this.#emit("expired", decoded.meta.owner === undefined ? { session: this.#hash(id), reason: "absolute" } : { session: this.#hash(id), owner: decoded.meta.owner, reason: "absolute" });
       await this.#store("destroy", key, () => this.store.destroy(key)).catch((err: unknown) => {
         this.#log("warn", "store.error", "could not delete an expired record; its TTL will remove it", id, err);
       });
       return this.#readNext(id, secure, trace, values, from);
+    }
+    if (this.#checksMark(decoded.meta, now)) {
+      let revoked: boolean;
+      try {
+        revoked = await this.#owners.revokedNow(decoded.meta, key);
+      } catch (err) {
+        if (trace !== undefined) trace.outcome = "error";
+        if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
+        throw err;
+      }
+      if (revoked) {
+        if (trace !== undefined) trace.outcome = "miss";
+        return this.#readNext(id, secure, trace, values, from);
+      }
     }
     const state: State = {
       id,
@@ -796,8 +845,9 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /**
-   * The live sessions of `owner`, oldest first. Stale index entries (expired, destroyed, or now
-   * owned by someone else) are pruned on the way.
+   * The live sessions of `owner`, oldest first. Stale index entries (expired or destroyed) are pruned
+   * on the way; an entry whose record is missing is pruned only after a placeholder took the record's
+   * key, so that a login still writing it cannot land a session the index no longer names.
    */
   async listSessions(owner: string | number, options: { current?: object } = {}): Promise<OwnerSession[]> {
     const index = this.#ownerIndex("list an owner's sessions");
@@ -806,16 +856,19 @@ export class SessionManager<D extends object = SessionData> {
     const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
     const now = Date.now();
     const found = await Promise.all(
-      entries.map(async ({ id }) => {
+      entries.map(async ({ id, expiresAt }) => {
         const [raw, ttl] = await Promise.all([
           this.#store("get", id, () => this.store.get(id)),
           this.store.ttl ? this.#store("ttl", id, () => this.store.ttl!(id)) : Promise.resolve(null),
         ]);
-        const decoded = raw === null ? null : this.#codec.decode(raw, now, id);
-        if (!decoded || decoded.meta.owner !== key || decoded.meta.expiresAt <= now) {
-          await this.#store("owners.remove", id, () => index.remove(key, id)).catch(noop);
+        const decoded = this.#owners.live(raw, now, id);
+        if (decoded === null) {
+          await this.#owners.pruneEntry(key, id, raw, expiresAt).catch(noop);
           return null;
         }
+        // Owned by no one or someone else: perhaps a write claiming it for `key` is on its way, and that
+        // writer fixes the index itself. Not listed, not pruned.
+        if (decoded.meta.owner !== key) return null;
         const inferred = ttl === null ? 0 : now - (this.idleTimeout - ttl) * 1000;
         const session: OwnerSession = {
           session: hashId(id),
@@ -833,25 +886,31 @@ export class SessionManager<D extends object = SessionData> {
 
   /**
    * Destroy every session of `owner` ("log out everywhere"), except `except` when given (the
-   * current request's session). Each is dead on its next request in every process. Returns how many.
+   * current request's session). Each is dead on its next request in every process, and so is any
+   * login of `owner` still in flight when this is called, whatever the interleaving: the owner's
+   * revocation mark is set before the index is read (see {@link revokeOwnerSessions}). Returns how
+   * many indexed sessions were destroyed. Needs a store with an owner index.
    */
   async destroyOwnerSessions(owner: string | number, options: { except?: object } = {}): Promise<number> {
-    const index = this.#ownerIndex("destroy an owner's sessions");
-    const key = String(owner);
-    const keep = options.except !== undefined ? stateOf(options.except).id : null;
-    const entries = await this.#store("owners.entries", undefined, () => index.entries(key));
-    let destroyed = 0;
-    await Promise.all(
-      entries
-        .filter(({ id }) => keep === null || id !== this.#keyOf(keep))
-        .map(async ({ id }) => {
-          await this.#store("destroy", id, () => this.store.destroy(id));
-          await this.#store("owners.remove", id, () => index.remove(key, id));
-          this.#emit("destroyed", { session: hashId(id) });
-          destroyed++;
-        }),
-    );
-    return destroyed;
+    this.#ownerIndex("destroy an owner's sessions");
+    // +1: a session owned in this very millisecond is revoked too.
+    return this.#revoke(String(owner), Date.now() + 1, options.except, true);
+  }
+
+  /**
+   * Revoke every session of `owner` whose owner was set before `before` (Unix ms; default: now, this
+   * millisecond included), on any store:
+   * what a password change needs. Writes the owner's revocation mark, which loads compare with; on a
+   * store with an owner index, also destroys the indexed sessions it revokes at once. `except` keeps
+   * the current request's session (its owner time is moved to `before`). Returns how many indexed
+   * sessions were destroyed (always 0 on a store without an owner index).
+   * @example await sessions.manager.revokeOwnerSessions(user.id, { except: req.session });
+   */
+  async revokeOwnerSessions(owner: string | number, options: { before?: number; except?: object } = {}): Promise<number> {
+    if (this.#owner === undefined) throw new SessionConfigError("cannot revoke an owner's sessions: the owner option is not set");
+    const before = options.before ?? Date.now() + 1;
+    if (!Number.isSafeInteger(before) || before < 0) throw new RangeError(`[shared-session] before must be a Unix time in milliseconds, got ${String(before)}`);
+    return this.#revoke(String(owner), before, options.except, options.before === undefined);
   }
 
   /** Destroy one session of `owner` named by its hash (as `listSessions` reports it). Returns whether it existed. */
@@ -868,11 +927,70 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #ownerIndex(operation: string): NonNullable<SessionStore["owners"]> {
-    if (!this.store.capabilities.ownerIndex || this.store.owners === undefined) {
+    if (!this.#indexed) {
       throw new UnsupportedOperationError(this.store.name, operation, "an owner index");
     }
     if (this.#owner === undefined) throw new SessionConfigError(`cannot ${operation}: the owner option is not set`);
-    return this.store.owners;
+    return this.store.owners!;
+  }
+
+  /**
+   * The order that makes revocation hold under any interleaving: (1) move `except` past `before`,
+   * (2) set the mark, (3) only then read the index and destroy. A login's record either landed before
+   * (3) read the index (its entry is written before its record: destroyed here), or its own write
+   * reads the mark after landing (see #ownerChecked) and finds (2).
+   */
+  async #revoke(owner: string, before: number, except: object | undefined, all: boolean): Promise<number> {
+    const keep = except === undefined ? null : stateOf(except);
+    if (keep !== null && keep.persisted && keep.id !== null && keep.meta.owner === owner) {
+      keep.meta = { ...keep.meta, ownedAt: Math.max(before, ownedSince(keep.meta)) };
+      keep.refresh = true;
+      await this.#write(except as Session<D>, keep, true);
+    }
+    await this.#owners.setMark(owner, before);
+    if (!this.#indexed) return 0;
+    const index = this.store.owners!;
+    const keepKey = keep === null || keep.id === null ? null : this.#keyOf(keep.id);
+    const entries = await this.#store("owners.entries", undefined, () => index.entries(owner));
+    let destroyed = 0;
+    await Promise.all(
+      entries
+        .filter(({ id }) => id !== keepKey)
+        .map(async ({ id }) => {
+          if (!all) {
+            // Only the sessions owned before `before`: read each.
+            const raw = await this.#store("get", id, () => this.store.get(id));
+            const decoded = this.#owners.live(raw, Date.now(), id);
+            if (decoded === null || decoded.meta.owner !== owner || ownedSince(decoded.meta) >= before) return;
+          }
+          await this.#store("destroy", id, () => this.store.destroy(id));
+          await this.#store("owners.remove", id, () => index.remove(owner, id));
+          this.#emit("destroyed", { session: hashId(id) });
+          destroyed++;
+        }),
+    );
+    return destroyed;
+  }
+
+  /** Whether a load must read the owner's mark: always on a store without an owner index, while the owner is recent on one with it. */
+  #checksMark(meta: RecordMeta, now: number): boolean {
+    return this.#owner !== undefined && meta.owner !== undefined && (!this.#indexed || now - ownedSince(meta) < this.#revocationGraceMs);
+  }
+
+  /**
+   * After a write that gave the session a new owner landed: read that owner's mark, and if it revokes
+   * the session (a "log out everywhere" raced this login), delete it again and continue without it.
+   * Returns whether the session is still written.
+   */
+  async #ownerChecked(session: Session<D>, state: State, previous: string | undefined, wrote: boolean): Promise<boolean> {
+    if (!wrote || this.#owner === undefined || !state.persisted || state.id === null) return wrote;
+    const owner = state.meta.owner;
+    if (owner === undefined || owner === previous) return wrote;
+    const key = this.#keyOf(state.id);
+    if (!(await this.#owners.revokedNow(state.meta, key))) return wrote;
+    clearData(session);
+    this.#gone(state);
+    return false;
   }
 
   /** The owner the data names now, as a string, or undefined. */
@@ -889,12 +1007,14 @@ export class SessionManager<D extends object = SessionData> {
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
-    if (owner !== undefined) await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
+    if (owner === undefined || !this.#indexed) return;
+    if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, this.#keyOf(id), expiresAt);
+    await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
   async #unindexOwner(id: string, previous: string | undefined, now: string | undefined): Promise<void> {
-    if (previous !== undefined && previous !== now) await this.#store("owners.remove", this.#keyOf(id), () => this.store.owners!.remove(previous, this.#keyOf(id)));
+    if (previous !== undefined && previous !== now && this.#indexed) await this.#store("owners.remove", this.#keyOf(id), () => this.store.owners!.remove(previous, this.#keyOf(id)));
   }
 
   // ---- session methods (called through the session object) ----
@@ -1104,7 +1224,7 @@ export class SessionManager<D extends object = SessionData> {
   ): Promise<boolean> {
     if (!state.persisted) {
       if (dataText === this.#emptyText && !state.forceSave && !explicit) return false;
-      return this.#create(state, dataText, data);
+      return this.#ownerChecked(session, state, undefined, await this.#create(state, dataText, data));
     }
     if (dataText === state.loadedText && !state.refresh) return false;
     const now = Date.now();
@@ -1125,7 +1245,7 @@ export class SessionManager<D extends object = SessionData> {
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, dataText, record, meta, latest));
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
-      return wrote;
+      return this.#ownerChecked(session, state, previousOwner, wrote);
     }
     const ok = await this.#store("update", key, () => this.store.update(key, record, ttl));
     if (!ok) {
@@ -1135,13 +1255,18 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.#written(state, meta, dataText, record, undefined);
     await this.#unindexOwner(id, previousOwner, meta.owner);
-    return true;
+    return this.#ownerChecked(session, state, previousOwner, true);
   }
 
   /** Metadata for a write at `now`, naming `owner` (or none). */
   #meta(base: RecordMeta, now: number, owner: string | undefined): RecordMeta {
     const meta: RecordMeta = { createdAt: base.createdAt, expiresAt: base.expiresAt, writtenAt: now };
-    if (owner !== undefined) meta.owner = owner;
+    if (owner !== undefined) {
+      meta.owner = owner;
+      // When the owner was set: a revocation mark ("owned before T") compares with it.
+      const ownedAt = owner === base.owner ? base.ownedAt : now;
+      if (ownedAt !== undefined) meta.ownedAt = ownedAt;
+    }
     return meta;
   }
 
@@ -1163,6 +1288,11 @@ export class SessionManager<D extends object = SessionData> {
         state.forceSave = false;
         this.#emit("created", { session: this.#hash(id) });
         return true;
+      }
+      // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
+      if (this.#limit?.onLimit === "evict-oldest" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
+        this.#gone(state);
+        return false;
       }
       this.#log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
       state.id = null;
@@ -1505,3 +1635,4 @@ function defineSessionMethods(): void {
 export function createSessionManager<D extends object = SessionData>(options: SessionOptions<D>): SessionManager<D> {
   return new SessionManager<D>(options);
 }
+

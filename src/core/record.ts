@@ -16,6 +16,8 @@ export interface RecordMeta {
   expiresAt: number;
   writtenAt: number;
   owner?: string;
+  /** When `owner` was set (Unix ms), for revocation marks ("sessions owned before T are revoked"). */
+  ownedAt?: number;
 }
 
 /** How session data becomes text and back. `parse` may throw on bad input; the core catches it. */
@@ -44,7 +46,7 @@ export function encodeRecord(meta: RecordMeta, dataText: string): string {
   const head =
     meta.owner === undefined
       ? `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt}}`
-      : `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt},"owner":${JSON.stringify(meta.owner)}}`;
+      : `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt},"owner":${JSON.stringify(meta.owner)}${meta.ownedAt === undefined ? "" : `,"ownedAt":${meta.ownedAt}`}}`;
   return `${head}\n${dataText}`;
 }
 
@@ -73,6 +75,7 @@ export function decodeRecord(raw: string): DecodedRecord | null {
   if (h.owner !== undefined && typeof h.owner !== "string") return null;
   const meta: RecordMeta = { createdAt: h.createdAt, expiresAt: h.expiresAt, writtenAt: h.writtenAt };
   if (typeof h.owner === "string") meta.owner = h.owner;
+  if (meta.owner !== undefined && isTime(h.ownedAt)) meta.ownedAt = h.ownedAt;
   return { meta, dataText: raw.slice(nl + 1) };
 }
 

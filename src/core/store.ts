@@ -47,6 +47,20 @@ export interface OwnerIndex {
   remove(owner: string, id: string): Promise<void>;
   /** The live entries of `owner`; stale entries are pruned, not returned. */
   entries(owner: string): Promise<OwnerEntry[]>;
+  /**
+   * Optional: {@link add}, atomically capped at `limit` live entries (needed by the manager's
+   * `maxSessionsPerOwner`). When adding `id` would make more than `limit`, `"refuse"` adds nothing and
+   * resolves `added: false`; `"evict-oldest"` first removes the entries with the earliest deadlines and
+   * names them in `evicted`. No interleaving of calls may leave more than `limit` live entries.
+   */
+  addCapped?(owner: string, id: string, expiresAt: number, limit: number, policy: "refuse" | "evict-oldest"): Promise<OwnerAddResult>;
+}
+
+/** Outcome of {@link OwnerIndex.addCapped}. */
+export interface OwnerAddResult {
+  readonly added: boolean;
+  /** Entries removed to make room (`"evict-oldest"`). */
+  readonly evicted: readonly string[];
 }
 
 /**

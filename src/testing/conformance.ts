@@ -99,6 +99,25 @@ export function runStoreConformance<S extends SessionStore>(options: Conformance
       expect(await owners.entries(`owner-${newId()}`)).toEqual([]);
     }, timeout);
 
+    it("caps an owner index atomically when it implements addCapped: parallel adds never exceed the limit", async () => {
+      const addCapped = store.owners?.addCapped;
+      if (addCapped === undefined) return;
+      const later = Date.now() + 3_600_000;
+      const refusing = `owner-${newId()}`;
+      const refused = await Promise.all(Array.from({ length: 8 }, (_, i) => addCapped(refusing, newId(), later + i, 3, "refuse")));
+      expect(refused.filter((r) => r.added).length).toBe(3);
+      expect(refused.every((r) => r.evicted.length === 0)).toBe(true);
+      expect((await store.owners!.entries(refusing)).length).toBe(3);
+      const evicting = `owner-${newId()}`;
+      const ids = Array.from({ length: 5 }, () => newId());
+      const results = [];
+      for (const [i, id] of ids.entries()) results.push(await addCapped(evicting, id, later + i, 2, "evict-oldest"));
+      // Earliest deadlines go first; an id already present is re-scored, never refused or counted twice.
+      expect(results.map((r) => r.evicted)).toEqual([[], [], [ids[0]], [ids[1]], [ids[2]]]);
+      expect(await addCapped(evicting, ids[4]!, later + 10, 2, "refuse")).toEqual({ added: true, evicted: [] });
+      expect((await store.owners!.entries(evicting)).map((e) => e.id)).toEqual([ids[3], ids[4]]);
+    }, timeout);
+
     it("returns null for an id it never stored", async () => {
       expect(await store.get(newId())).toBeNull();
       if (store.capabilities.refreshOnGet) expect(await store.get(newId(), 60)).toBeNull();

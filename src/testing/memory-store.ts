@@ -53,6 +53,24 @@ export class MemoryStore implements SessionStore {
       }
       return live.sort((a, b) => a.expiresAt - b.expiresAt);
     },
+    // No await between reading and writing the owner's entries: atomic, as the Redis script is.
+    addCapped: async (owner, id, expiresAt, limit, policy) => {
+      let ids = this.#owners.get(owner);
+      if (!ids) this.#owners.set(owner, (ids = new Map()));
+      const now = Date.now();
+      for (const [member, deadline] of ids) if (deadline <= now) ids.delete(member);
+      const evicted: string[] = [];
+      if (!ids.has(id) && ids.size >= limit) {
+        if (policy === "refuse") return { added: false, evicted };
+        const oldest = [...ids].sort((a, b) => a[1] - b[1]).slice(0, ids.size - limit + 1);
+        for (const [member] of oldest) {
+          ids.delete(member);
+          evicted.push(member);
+        }
+      }
+      ids.set(id, expiresAt);
+      return { added: true, evicted };
+    },
   };
 
   constructor(options: MemoryStoreOptions = {}) {

@@ -396,8 +396,13 @@ describe("RedisStore owner index: what it costs per request (dedicated server)",
     const atLogin = await commandsDuring(admin, async () => {
       browser = await login(app!, "u1", "phone");
     });
-    expect(atLogin).toEqual({ evalsha: 1, zadd: 1, zremrangebyscore: 1, zrange: 1, pexpireat: 1, zcard: 1, set: 1 });
-    // A request that reads the session: one GETEX, no index command.
+    // ... and one GET of the owner's revocation mark once the record landed (#19).
+    expect(atLogin).toEqual({ evalsha: 1, zadd: 1, zremrangebyscore: 1, zrange: 1, pexpireat: 1, zcard: 1, set: 1, get: 1 });
+    // A read in the first 30 s after the login also reads the owner's mark (a login racing a revocation is caught there).
+    expect(await commandsDuring(admin, () => request(app!, browser!.cookie))).toEqual({ getex: 1, get: 1 });
+    // After that, a request that reads the session: one GETEX, no index command.
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    vi.setSystemTime(Date.now() + 30_000);
     expect(await commandsDuring(admin, () => request(app!, browser!.cookie))).toEqual({ getex: 1 });
     // A request that changes data but not the owner: the usual GETEX + compare-and-set, no index command.
     const change = await commandsDuring(admin, () =>
@@ -413,15 +418,21 @@ describe("RedisStore owner index: what it costs per request (dedicated server)",
       }),
     );
     expect(atLogout).toEqual({ getex: 1, evalsha: 1, get: 1, set: 1, zrem: 1 });
+    vi.useRealTimers();
   });
 
-  it("listing costs one script on the set plus a GET and a TTL per session; revoking a DEL and a ZREM per session", async () => {
+  it("listing costs one script on the set plus a GET and a TTL per session; revoking a mark (SET) plus a DEL and a ZREM per session", async () => {
     const browsers = await Promise.all([login(app!, "u2", "a"), login(app!, "u2", "b"), login(app!, "u2", "c")]);
     const listing = await commandsDuring(admin, () => app!.manager.listSessions("u2"));
     expect(listing).toEqual({ evalsha: 1, zremrangebyscore: 1, zrange: 1, get: 3, ttl: 3 });
     const current = await app!.manager.load(browsers[0]!.cookie, { secure: false });
     const revoking = await commandsDuring(admin, () => app!.manager.destroyOwnerSessions("u2", { except: current }));
-    expect(revoking).toEqual({ evalsha: 1, zremrangebyscore: 1, zrange: 1, del: 2, zrem: 2 });
+    // #19: the kept session is rewritten with its owner time moved past the mark (compare-and-set: a
+    // script, GET, SET), the owner's revocation mark is set (one SET NX), then the index is read.
+    expect(revoking).toEqual({ evalsha: 2, get: 1, set: 2, zremrangebyscore: 1, zrange: 1, del: 2, zrem: 2 });
+    // Raising an existing mark: its SET NX fails, a GET reads it, a compare-and-set raises it.
+    const again = await commandsDuring(admin, () => app!.manager.destroyOwnerSessions("u2"));
+    expect(again).toEqual({ set: 2, get: 2, evalsha: 2, zremrangebyscore: 1, zrange: 1, del: 1, zrem: 1 });
   });
 });
 

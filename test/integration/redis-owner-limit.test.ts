@@ -1,0 +1,146 @@
+/**
+ * maxSessionsPerOwner (#19 item 3) on real Redis, standalone and a 3-master Cluster: parallel logins of
+ * one owner in several app processes never leave more live sessions than the limit, whatever policy.
+ * Counted on the server (the owner's sorted set) and through the cookies (which sessions still load).
+ */
+import type { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemcachedStore } from "../../adapters/memcached.js";
+import { RedisStore, createRedisClient } from "../../adapters/redis.js";
+import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
+import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+import memjs from "memjs";
+
+const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
+type Data = { userId?: string; device?: number };
+
+afterAll(() => closeClients());
+
+async function request(manager: SessionManager<Data>, cookie: string | undefined, change?: (s: Data) => unknown) {
+  const session = await manager.load(cookie, { secure: false });
+  await change?.(session as Data);
+  const { setCookie } = await manager.commit(session);
+  const next = setCookie === undefined ? cookie : /Max-Age=0/.test(setCookie) ? undefined : setCookie.split(";")[0]!;
+  return { session: session as typeof session & Data, cookie: next };
+}
+
+async function alive(manager: SessionManager<Data>, cookie: string | undefined, userId: string) {
+  if (cookie === undefined) return false;
+  const { session } = await request(manager, cookie);
+  return !session.isNew && session.userId === userId;
+}
+
+const topologies = [
+  ["a standalone server", () => createRedisClient(services().redis.url), () => rawRedis(services().redis.url)],
+  ["a 3-master Cluster", () => createRedisClient({ clusterNodes: services().redisCluster.nodes }), () => rawCluster(services().redisCluster.nodes)],
+] as const;
+
+describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, makeRaw) => {
+  function processes(count: number, limit: SessionOptions<Data>["maxSessionsPerOwner"]) {
+    const prefix = uniquePrefix("limit");
+    const managers = Array.from({ length: count }, () =>
+      createSessionManager<Data>({
+        store: new RedisStore({ client: tracked(makeClient()), prefix }),
+        secret: SECRET,
+        owner: (d) => d.userId,
+        maxSessionsPerOwner: limit,
+      }),
+    );
+    return { managers, prefix };
+  }
+
+  it("evict-oldest: 12 parallel logins in 3 processes leave exactly 2 live sessions, the last ones indexed, the rest dead", async () => {
+    const { managers, prefix } = processes(3, { limit: 2, onLimit: "evict-oldest" });
+    const evicted: string[] = [];
+    for (const m of managers) m.on("evicted", (e) => evicted.push(e.session));
+    const user = "eve";
+    const logins = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => request(managers[i % 3]!, undefined, (s) => Object.assign(s, { userId: user, device: i }))),
+    );
+    const raw: Redis | Cluster = makeRaw();
+    expect(await raw.zcard(`${prefix}owner:${user}`)).toBe(2);
+    let live = 0;
+    for (const { cookie } of logins) if (await alive(managers[0]!, cookie, user)) live++;
+    expect(live).toBe(2);
+    expect(evicted.length).toBe(10);
+    expect((await managers[1]!.listSessions(user)).length).toBe(2);
+  });
+
+  it("refuse: of 12 parallel logins exactly 2 succeed, the others fail with SessionLimitError and write nothing; a logout makes room", async () => {
+    const { managers, prefix } = processes(3, { limit: 2, onLimit: "refuse" });
+    const user = "rita";
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => request(managers[i % 3]!, undefined, (s) => Object.assign(s, { userId: user, device: i }))),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const refused = results.filter((r) => r.status === "rejected");
+    expect(ok.length).toBe(2);
+    expect(refused.every((r) => r.status === "rejected" && r.reason instanceof SessionLimitError)).toBe(true);
+    const raw: Redis | Cluster = makeRaw();
+    expect(await raw.zcard(`${prefix}owner:${user}`)).toBe(2);
+    // A logout of one of them makes room for one more.
+    const first = ok[0]!.status === "fulfilled" ? ok[0]!.value.cookie : undefined;
+    await request(managers[0]!, first, (s) => (s as unknown as { destroy(): Promise<void> }).destroy());
+    const again = await request(managers[2]!, undefined, (s) => Object.assign(s, { userId: user }));
+    expect(await alive(managers[1]!, again.cookie, user)).toBe(true);
+    await expect(request(managers[1]!, undefined, (s) => Object.assign(s, { userId: user }))).rejects.toBeInstanceOf(SessionLimitError);
+  });
+
+  it("refuse: a session that ended by idle expiry does not hold a place (the index is pruned before refusing)", async () => {
+    const { managers, prefix } = processes(1, { limit: 1, onLimit: "refuse" });
+    const [m] = managers;
+    const user = "ida";
+    const { session } = await request(m!, undefined, (s) => Object.assign(s, { userId: user }));
+    const raw: Redis | Cluster = makeRaw();
+    await raw.del(`${prefix}${m!.storeKeyOf(session.id)}`); // what an idle TTL running out does
+    const next = await request(m!, undefined, (s) => Object.assign(s, { userId: user }));
+    expect(await alive(m!, next.cookie, user)).toBe(true);
+  });
+});
+
+describe("maxSessionsPerOwner where it cannot be honest", () => {
+  it("is refused at construction on Memcached (no index to count with) and without the owner option", () => {
+    const client = memjs.Client.create(services().memcached.servers.map((s) => s.address).join(","));
+    try {
+      const store = new MemcachedStore({ client });
+      expect(() => createSessionManager<Data>({ store, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 1, onLimit: "refuse" } })).toThrow(
+        /MemcachedStore cannot count an owner's sessions atomically/,
+      );
+      const redis = new RedisStore({ client: tracked(createRedisClient(services().redis.url)) });
+      expect(() => createSessionManager<Data>({ store: redis, secret: SECRET, maxSessionsPerOwner: { limit: 1, onLimit: "refuse" } })).toThrow(SessionConfigError);
+      expect(() =>
+        createSessionManager<Data>({ store: redis, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 0, onLimit: "refuse" } }),
+      ).toThrow(SessionConfigError);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("maxSessionsPerOwner: what a login costs, counted by the server (dedicated server)", () => {
+  let server: RedisHandle;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = rawRedis(server.url);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a login under the limit: one capped script, the SET, the mark's GET; evicting one more: the placeholder SET", async () => {
+    const manager = createSessionManager<Data>({
+      store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
+      secret: SECRET,
+      owner: (d) => d.userId,
+      maxSessionsPerOwner: { limit: 1, onLimit: "evict-oldest" },
+    });
+    await request(manager, undefined, (s) => Object.assign(s, { userId: "warm-up" })); // loads the script
+    const first = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
+    expect(first).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 1, pexpireat: 1, set: 1, get: 1 });
+    const second = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
+    // The oldest session's record becomes an "evicted" placeholder (SET XX): one more command.
+    expect(second).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 2, zrem: 1, pexpireat: 1, set: 2, get: 1 });
+  });
+});
