@@ -430,9 +430,11 @@ describe("RedisStore owner index: what it costs per request (dedicated server)",
     // #19: the kept session is rewritten with its owner time moved past the mark (compare-and-set: a
     // script, GET, SET), the owner's revocation mark is set (one SET NX), then the index is read.
     expect(revoking).toEqual({ evalsha: 2, get: 1, set: 2, zremrangebyscore: 1, zrange: 1, del: 2, zrem: 2 });
-    // Raising an existing mark: its SET NX fails, a GET reads it, a compare-and-set raises it.
+    // Raising an existing mark: its SET NX fails, a GET reads it, a compare-and-set raises it. A mark
+    // is not a session record, so it carries no version tag and is compared whole: the whole-record
+    // script is first used on this server here, so its EVALSHA misses once and EVAL loads it.
     const again = await commandsDuring(admin, () => app!.manager.destroyOwnerSessions("u2"));
-    expect(again).toEqual({ set: 2, get: 2, evalsha: 2, zremrangebyscore: 1, zrange: 1, del: 1, zrem: 1 });
+    expect(again).toEqual({ set: 2, get: 2, evalsha: 2, eval: 1, zremrangebyscore: 1, zrange: 1, del: 1, zrem: 1 });
   });
 });
 
