@@ -1,13 +1,9 @@
-/**
- * The shape of your session data. Augment it by declaration merging:
- *
- * @example
- * declare module "shared-session" {
- *   interface SessionData { userId: number; cart: string[] }
- * }
- */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface SessionData {}
+// The augmentation target is declared in the package's entry module (src/index.ts), so that the
+// published index.d.ts declares it itself: `declare module "shared-session"` then merges with it
+// even in a program that imports "shared-session" nowhere else (only a subpath such as /express).
+import type { SessionData } from "../index.js";
+
+export type { SessionData };
 
 /** Names that belong to the session API; data can never use them. */
 export type ReservedKey = "id" | "isNew" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
