@@ -37,7 +37,7 @@ export interface RedisClusterCommands extends RedisCommands {
   nodes(role: "master"): RedisNodeCommands[];
 }
 
-type Listener = (...args: never[]) => void;
+type Listener = (err: Error) => void;
 
 /**
  * A node-redis client (`createClient()` from `redis` 4.6 or later), described by what RedisStore
