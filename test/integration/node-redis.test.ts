@@ -76,6 +76,31 @@ describe("RedisStore on node-redis: construction, errors, a closed client", () =
     expect(new RedisStore({ client: nodeRedis() })).toBeInstanceOf(RedisStore);
   });
 
+  it("ready() connects a client not yet open (standalone, Cluster) and names the cause when it cannot", async () => {
+    const client = nodeRedis();
+    const store = new RedisStore({ client });
+    await store.ready(5);
+    expect(client.isReady).toBe(true);
+
+    const cluster = createCluster({ rootNodes: services().redisCluster.nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })), defaults: { disableOfflineQueue: true } });
+    cluster.on("error", () => undefined);
+    const onCluster = new RedisStore({ client: cluster });
+    try {
+      await onCluster.ready(5);
+      expect(cluster.masters.length).toBe(3);
+      expect(cluster.masters.every((master) => master.client?.isReady === true)).toBe(true);
+    } finally {
+      cluster.destroy();
+    }
+
+    // Nothing listens on port 1: refused, said so within the time given.
+    const nowhere = nodeRedis({ url: "redis://127.0.0.1:1" });
+    const err = await new RedisStore({ client: nowhere }).ready(0.5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RedisStoreError);
+    expect((err as RedisStoreError).code).toBe("ERR_REDIS_NOT_CONNECTED");
+    expect((err as RedisStoreError).message).toMatch(/ECONNREFUSED/);
+  });
+
   it("a server error names its code and the operation; nothing in the error carries the session id or the record", async () => {
     const client = nodeRedis();
     await client.connect();

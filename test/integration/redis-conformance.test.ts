@@ -84,3 +84,9 @@ nodeRedisSuite("RedisStore on node-redis, 3-master Cluster", "redis-conformance-
   }),
   raw: rawCluster(services().redisCluster.nodes),
 }));
+
+// A node-redis client as connect-redis's README makes it (offline queue on) must pass too.
+nodeRedisSuite("RedisStore on a plain node-redis client", "redis-conformance-node-plain", () => ({
+  store: createClient({ url: services().redis.url }),
+  raw: rawRedis(services().redis.url),
+}));
