@@ -100,7 +100,7 @@ function messageOf(err: unknown): string {
 }
 
 /**
- * Session store on Redis through ioredis (Redis >= 6.2): standalone, Sentinel or Cluster.
+ * Session store on Redis through ioredis or node-redis (Redis >= 6.2): standalone, Sentinel (ioredis) or Cluster.
  *
  * One key per session, `<prefix><id>`, holding the record as a string with the session's TTL. A read
  * that extends the idle TTL is one `GETEX key EX ttl`; create is `SET NX EX`, update `SET XX EX`,
