@@ -8,8 +8,8 @@ import { inspect } from "node:util";
 import { createClient, createCluster } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisStore, RedisStoreError } from "../../adapters/redis.js";
-import { SessionConfigError } from "../../src/index.js";
-import { services, uniquePrefix } from "../services/index.js";
+import { SessionConfigError, createSessionManager, type SessionLogEntry } from "../../src/index.js";
+import { services, startRedis, uniquePrefix } from "../services/index.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
 import { FRAMEWORKS, idOfValue, raw, sid, startApp } from "./failure-support.js";
 import { closeClients, rawRedis, serverTtl } from "./redis-helpers.js";
@@ -99,6 +99,31 @@ describe("RedisStore on node-redis: construction, errors, a closed client", () =
     expect(err).toBeInstanceOf(RedisStoreError);
     expect((err as RedisStoreError).code).toBe("ERR_REDIS_NOT_CONNECTED");
     expect((err as RedisStoreError).message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("a client with no error listener of the app's: one logged line per outage and one when back, no crash", async () => {
+    const redis = await startRedis();
+    // No client.on("error"): node-redis would throw the event; the store's listener takes it.
+    const client = createClient({ url: redis.url, disableOfflineQueue: true });
+    opened.push(client);
+    const logs: SessionLogEntry[] = [];
+    const manager = createSessionManager({ store: new RedisStore({ client }), secret: SECRET, logger: (entry) => logs.push(entry) });
+    try {
+      await manager.ready({ timeout: 5 });
+      let errors = 0;
+      client.on("error", () => void (errors += 1)); // counts the retries, added after the store
+      await redis.stop();
+      await expect.poll(() => errors, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(3);
+      expect(logs.filter((e) => e.event === "store.client.error")).toHaveLength(1);
+      // node-redis's first error of an outage is the dropped socket; the retries' ECONNREFUSED are not logged.
+      expect(logs.find((e) => e.event === "store.client.error")?.message).toMatch(/^RedisStore: Redis client error: Socket closed unexpectedly/);
+      await redis.start();
+      await manager.ready({ timeout: 10 });
+      expect(logs.filter((e) => e.event === "store.client.ready")).toHaveLength(1);
+    } finally {
+      client.destroy();
+      await redis.close();
+    }
   });
 
   it("a server error names its code and the operation; nothing in the error carries the session id or the record", async () => {
