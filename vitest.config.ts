@@ -29,6 +29,8 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/services/global-setup.ts"],
+          // createRedisClient loads ioredis with require(), which the alias does not reach.
+          setupFiles: ioredisModule ? ["test/services/ioredis-module.ts"] : [],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

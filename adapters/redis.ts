@@ -3,6 +3,7 @@ import { SessionConfigError, SessionError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { bounded } from "../src/core/bounded.js";
 import { scrubError } from "../src/core/errors.js";
+import { isNodeRedis, nodeRedisCommands, type NodeRedisClient, type NodeRedisCluster, type RedisClusterCommands, type RedisCommands, type RedisNodeCommands } from "./redis/commands.js";
 import { escapeGlob } from "./redis/glob.js";
 import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
 import { followRedirects, unpipelined } from "./redis/redirect.js";
@@ -11,18 +12,22 @@ import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
 export { createRedisClient } from "./redis/client.js";
 export type { RedisClusterClientOptions, RedisServerClientOptions } from "./redis/client.js";
+export type { NodeRedisClient, NodeRedisCluster } from "./redis/commands.js";
 
 /** An ioredis client: a standalone or Sentinel-backed `Redis`, or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
 
 /** Options of {@link RedisStore}. */
-export interface RedisStoreOptions {
+export interface RedisStoreOptions<C extends RedisClient | NodeRedisClient | NodeRedisCluster = RedisClient | NodeRedisClient | NodeRedisCluster> {
   /**
    * The ioredis client: `new Redis(url)`, a Sentinel client (`new Redis({ sentinels, name })`) or a
    * `new Cluster(nodes)`. {@link createRedisClient} builds one with fail-fast settings. The store never
    * closes it. A `keyPrefix` set on the client is applied before {@link RedisStoreOptions.prefix}.
+   *
+   * Or a node-redis client (`createClient()` or `createCluster()` from `redis` 4.6+), connected or
+   * not (the store connects it on first use); see the README's "With node-redis" for its settings.
    */
-  client: RedisClient;
+  client: C;
   /**
    * Prefix of every session key (`<prefix><id>`). Glob characters are allowed; listing escapes them.
    * Empty is refused unless the client has a `keyPrefix` (listing would take in every key of the database).
@@ -95,7 +100,7 @@ function messageOf(err: unknown): string {
 }
 
 /**
- * Session store on Redis through ioredis (Redis >= 6.2): standalone, Sentinel or Cluster.
+ * Session store on Redis through ioredis or node-redis (Redis >= 6.2): standalone, Sentinel (ioredis) or Cluster.
  *
  * One key per session, `<prefix><id>`, holding the record as a string with the session's TTL. A read
  * that extends the idle TTL is one `GETEX key EX ttl`; create is `SET NX EX`, update `SET XX EX`,
@@ -120,10 +125,10 @@ function messageOf(err: unknown): string {
  * import { RedisStore, createRedisClient } from "shared-session/redis";
  * const store = new RedisStore({ client: createRedisClient(process.env.REDIS_URL!) });
  */
-export class RedisStore implements SessionStore {
+export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisCluster = RedisClient> implements SessionStore {
   readonly name = "RedisStore";
   readonly capabilities: StoreCapabilities = CAPABILITIES;
-  readonly client: RedisClient;
+  readonly client: C;
   /** Prefix of session keys as the store applies it (without the client's `keyPrefix`). */
   readonly prefix: string;
   /** Seconds an operation may take (the `timeout` option). */
@@ -133,22 +138,28 @@ export class RedisStore implements SessionStore {
 
   readonly #timeoutMs: number;
   readonly #isCluster: boolean;
+  /** The commands the store sends: the ioredis client itself, or node-redis adapted to its shape. */
+  readonly #commands: RedisCommands;
+  /** An ioredis Cluster, whose unfollowed redirections the store resends (see followRedirects); else `null`. */
+  readonly #redirects: Cluster | null;
   /** Resolves when the client first becomes ready; `null` once it has been ready. */
   #firstReady: Promise<void> | null = null;
   #readyListener: (() => void) | null = null;
   /** Remembers the client's last error (the root cause of "not connected"); reports errors to the manager's logger when the app attached no listener. */
   readonly #clientErrors: ClientErrorLog;
 
-  constructor(options: RedisStoreOptions) {
+  constructor(options: RedisStoreOptions<C>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
-    const client = options.client as RedisClient | undefined;
-    if (typeof client !== "object" || client === null || typeof client.getex !== "function" || typeof client.status !== "string") {
-      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis 5.11+ or 6; see createRedisClient)");
-    }
+    const client = options.client as RedisClient | NodeRedisClient | NodeRedisCluster | undefined;
+    let commands: RedisCommands;
+    if (isNodeRedis(client)) commands = nodeRedisCommands(client);
+    else if (typeof client !== "object" || client === null || typeof client.getex !== "function" || typeof client.status !== "string") {
+      throw new SessionConfigError("RedisStore: client must be an ioredis Redis or Cluster instance (ioredis 5.11+ or 6; see createRedisClient) or a node-redis client or Cluster (redis 4.6+)");
+    } else commands = client as RedisCommands;
     const prefix = options.prefix ?? "sess:";
     if (typeof prefix !== "string") throw new SessionConfigError(`RedisStore: prefix must be a string, got ${typeof prefix}`);
     // With no prefix at all, listing would return every string key of the database as a session id.
-    if (prefix === "" && clientKeyPrefix(client) === "") {
+    if (prefix === "" && clientKeyPrefix(commands) === "") {
       throw new SessionConfigError('RedisStore: prefix must not be empty (listing would return every string key of the database as a session id); use e.g. "sess:"');
     }
     const timeout = options.timeout ?? 1;
@@ -157,23 +168,25 @@ export class RedisStore implements SessionStore {
     }
     const scanCount = options.scanCount ?? 1000;
     if (!Number.isInteger(scanCount) || scanCount < 1) throw new SessionConfigError(`RedisStore: scanCount must be a whole number >= 1, got ${String(scanCount)}`);
-    this.client = client;
+    this.client = client as C;
+    this.#commands = commands;
     this.prefix = prefix;
     this.timeout = timeout;
     this.scanCount = scanCount;
     this.#timeoutMs = Math.ceil(timeout * 1000);
-    this.#isCluster = (client as { isCluster?: unknown }).isCluster === true;
-    if (client.status !== "ready") {
+    this.#isCluster = commands.isCluster;
+    this.#redirects = this.#isCluster && (commands as unknown) === client ? (client as Cluster) : null;
+    if (commands.status !== "ready") {
       this.#firstReady = new Promise<void>((resolve) => {
         this.#readyListener = () => {
           this.#firstReady = null;
           this.#readyListener = null;
           resolve();
         };
-        client.once("ready", this.#readyListener);
+        commands.once("ready", this.#readyListener);
       });
     }
-    this.#clientErrors = new ClientErrorLog(client, this.name);
+    this.#clientErrors = new ClientErrorLog(commands, this.name);
   }
 
   /**
@@ -184,7 +197,7 @@ export class RedisStore implements SessionStore {
    */
   async ready(timeout: number): Promise<void> {
     try {
-      await whenRedisReady(this.client, Math.ceil(timeout * 1000));
+      await whenRedisReady(this.#commands, Math.ceil(timeout * 1000));
     } catch (err) {
       throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", "ready", `RedisStore: ${messageOf(err)}`, { cause: err });
     }
@@ -213,7 +226,7 @@ export class RedisStore implements SessionStore {
     },
     remove: async (owner, id) => {
       const key = this.#ownerKey("owners.remove", owner);
-      await this.#run("owners.remove", () => this.client.zrem(key, id));
+      await this.#run("owners.remove", () => this.#commands.zrem(key, id));
     },
     entries: async (owner) => {
       const key = this.#ownerKey("owners.entries", owner);
@@ -275,39 +288,39 @@ export class RedisStore implements SessionStore {
 
   // Not `async`: the read runs on every request, and an async wrapper is one more promise around #run's.
   #read(id: string, ttl: number | undefined): Promise<string | null> {
-    if (ttl === undefined) return this.#run("get", () => this.client.get(this.#key("get", id)));
+    if (ttl === undefined) return this.#run("get", () => this.#commands.get(this.#key("get", id)));
     try {
       checkTtl("get", ttl);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#run("get", () => this.client.getex(this.#key("get", id), "EX", ttl));
+    return this.#run("get", () => this.#commands.getex(this.#key("get", id), "EX", ttl));
   }
 
   async create(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("create", ttl);
     const value = tagged(record);
-    return (await this.#run("create", () => this.client.set(this.#key("create", id), value, "EX", ttl, "NX"))) === "OK";
+    return (await this.#run("create", () => this.#commands.set(this.#key("create", id), value, "EX", ttl, "NX"))) === "OK";
   }
 
   async update(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("update", ttl);
     const value = tagged(record);
-    return (await this.#run("update", () => this.client.set(this.#key("update", id), value, "EX", ttl, "XX"))) === "OK";
+    return (await this.#run("update", () => this.#commands.set(this.#key("update", id), value, "EX", ttl, "XX"))) === "OK";
   }
 
   async touch(id: string, ttl: number): Promise<boolean> {
     checkTtl("touch", ttl);
-    return (await this.#run("touch", () => this.client.expire(this.#key("touch", id), ttl))) === 1;
+    return (await this.#run("touch", () => this.#commands.expire(this.#key("touch", id), ttl))) === 1;
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#run("destroy", () => this.client.del(this.#key("destroy", id)));
+    await this.#run("destroy", () => this.#commands.del(this.#key("destroy", id)));
   }
 
   /** Seconds of TTL Redis holds for `id` (`TTL key`), or `null` when the key is absent or has no expiry. */
   async ttl(id: string): Promise<number | null> {
-    const seconds = await this.#run("ttl", () => this.client.ttl(this.#key("ttl", id)));
+    const seconds = await this.#run("ttl", () => this.#commands.ttl(this.#key("ttl", id)));
     return seconds >= 0 ? seconds : null;
   }
 
@@ -360,11 +373,11 @@ export class RedisStore implements SessionStore {
   async *list(): AsyncIterable<string> {
     // ioredis prefixes the keys of commands with the client's keyPrefix, but neither SCAN's pattern
     // nor the keys SCAN returns: both carry the full key.
-    const full = clientKeyPrefix(this.client) + this.prefix;
+    const full = clientKeyPrefix(this.#commands) + this.prefix;
     const pattern = `${escapeGlob(full)}*`;
     // A Cluster knows its masters once connected.
     if (this.#isCluster) await this.#run("list", async () => undefined);
-    const nodes: Redis[] = this.#isCluster ? (this.client as Cluster).nodes("master") : [this.client as Redis];
+    const nodes: RedisNodeCommands[] = this.#isCluster ? (this.#commands as RedisClusterCommands).nodes("master") : [this.#commands as unknown as RedisNodeCommands];
     for (const node of nodes) {
       let cursor = "0";
       do {
@@ -385,19 +398,19 @@ export class RedisStore implements SessionStore {
   async #script(operation: string, lua: LuaScript, key: string, ...args: (string | number)[]): Promise<unknown> {
     return this.#run(operation, async (direct) => {
       try {
-        return await this.client.evalsha(lua.sha, 1, key, ...args);
+        return await this.#commands.evalsha(lua.sha, 1, key, ...args);
       } catch (err) {
         if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
-        const load = () => this.client.eval(lua.source, 1, key, ...args);
+        const load = () => this.#commands.eval(lua.source, 1, key, ...args);
         // Resent after a Cluster redirection: the fallback must bypass the auto-pipeline too.
-        return direct ? unpipelined(this.client as Cluster, load) : load();
+        return direct && this.#redirects !== null ? unpipelined(this.#redirects, load) : load();
       }
     });
   }
 
   /** Detach from the client. The client stays open: it is yours to `quit()`. */
   async close(): Promise<void> {
-    if (this.#readyListener !== null) this.client.off("ready", this.#readyListener);
+    if (this.#readyListener !== null) this.#commands.off("ready", this.#readyListener);
     this.#readyListener = null;
     this.#clientErrors.detach();
   }
@@ -407,11 +420,11 @@ export class RedisStore implements SessionStore {
    * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
    * same time budget.
    */
-  #run<T>(operation: string, send: (direct?: boolean) => Promise<T>, target: RedisClient = this.client): Promise<T> {
-    // On a Cluster, a redirection the auto-pipeline did not follow is resent (see followRedirects).
-    const run = this.#isCluster && target === this.client ? () => followRedirects(this.client as Cluster, send) : send;
+  #run<T>(operation: string, send: (direct?: boolean) => Promise<T>, target: RedisCommands | RedisNodeCommands = this.#commands): Promise<T> {
+    // On an ioredis Cluster, a redirection the auto-pipeline did not follow is resent (see followRedirects).
+    const run = this.#redirects !== null && target === this.#commands ? () => followRedirects(this.#redirects!, send) : send;
     // Connected (every request of a healthy app): one promise and one timer, nothing else.
-    if (target !== this.client || this.client.status === "ready") return this.#bounded(operation, run);
+    if (target !== this.#commands || this.#commands.status === "ready") return this.#bounded(operation, run);
     return this.#runWhenConnected(operation, run);
   }
 
@@ -427,7 +440,7 @@ export class RedisStore implements SessionStore {
   }
 
   /** Not ready: wait for the first connection (within the same budget), or fail at once. */
-  async #runWhenConnected<T>(operation: string, send: () => Promise<T>, target: RedisClient = this.client): Promise<T> {
+  async #runWhenConnected<T>(operation: string, send: () => Promise<T>, target: RedisCommands | RedisNodeCommands = this.#commands): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -435,7 +448,7 @@ export class RedisStore implements SessionStore {
         () =>
           reject(
             new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`, {
-              cause: this.client.status === "ready" ? undefined : (this.#clientErrors.lastError ?? undefined),
+              cause: this.#commands.status === "ready" ? undefined : (this.#clientErrors.lastError ?? undefined),
             }),
           ),
         this.#timeoutMs,
@@ -443,7 +456,7 @@ export class RedisStore implements SessionStore {
       timer.unref?.();
     });
     try {
-      if (target === this.client) await Promise.race([this.#connected(operation), timedOut]);
+      if (target === this.#commands) await Promise.race([this.#connected(operation), timedOut]);
       const pending = send();
       pending.catch(noop); // a late rejection after the timeout must not go unhandled
       return await Promise.race([pending, timedOut]);
@@ -456,11 +469,11 @@ export class RedisStore implements SessionStore {
 
   /** Resolves when commands can be sent now; rejects at once when the client is down or closed. */
   async #connected(operation: string): Promise<void> {
-    const status = this.client.status;
+    const status = this.#commands.status;
     if (status === "ready") return;
     if (this.#firstReady !== null && STARTING.has(status)) {
       // lazyConnect: nothing connects until asked.
-      if (status === "wait") this.client.connect().catch(noop);
+      if (status === "wait") this.#commands.connect().catch(noop);
       return this.#firstReady;
     }
     const why = CLOSED.has(status) ? "the Redis client was closed" : "the Redis client is not connected (it is reconnecting)";
@@ -488,7 +501,7 @@ function checkId(operation: string, id: string): void {
   }
 }
 
-function clientKeyPrefix(client: RedisClient): string {
+function clientKeyPrefix(client: RedisCommands): string {
   const keyPrefix: unknown = client.options.keyPrefix;
   if (keyPrefix === undefined || keyPrefix === null) return "";
   return Buffer.isBuffer(keyPrefix) ? keyPrefix.toString("utf8") : String(keyPrefix);
@@ -508,7 +521,7 @@ function toStoreError(operation: string, err: unknown, lastError: Error | null =
   // script the records): the cause is a scrubbed copy, and the message its first line.
   const cause = scrubError(err);
   const message = cause.message;
-  if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
+  if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable|The client is (offline|closed)|Socket closed unexpectedly/i.test(message)) {
     Object.defineProperty(cause, "cause", { value: lastError, writable: true, configurable: true });
   }
   // Each layer says its part once: the driver's message is the cause's; ours names the operation and,
@@ -516,7 +529,7 @@ function toStoreError(operation: string, err: unknown, lastError: Error | null =
   if (/unknown command/i.test(message) && /getex/i.test(message)) {
     return new RedisStoreError("ERR_REDIS_VERSION", operation, "RedisStore needs Redis >= 6.2 (GETEX); the server does not know the command", { cause });
   }
-  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) {
+  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable|The client is (offline|closed)|Socket closed unexpectedly/i.test(message)) {
     return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down`, { cause });
   }
   if (/command timed out/i.test(message)) {

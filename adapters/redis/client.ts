@@ -1,5 +1,6 @@
-import { Cluster, Redis } from "ioredis";
-import type { ClusterNode, ClusterOptions, RedisOptions } from "ioredis";
+import { createRequire } from "node:module";
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from "ioredis";
+import type * as IORedis from "ioredis";
 import { SessionConfigError } from "../../src/core/errors.js";
 
 /**
@@ -63,6 +64,20 @@ function nodeDefaults(): RedisOptions {
 }
 
 /**
+ * ioredis, loaded when a client is built rather than when `shared-session/redis` is imported: an app
+ * that gives RedisStore a node-redis client need not install ioredis.
+ */
+function ioredis(): typeof IORedis {
+  // A require() for this file, resolving from where an import would (CommonJS build: __filename; ES module: import.meta.url).
+  const load = createRequire(typeof __filename === "string" ? __filename : import.meta.url);
+  try {
+    return load("ioredis") as typeof IORedis;
+  } catch (err) {
+    throw new SessionConfigError("createRedisClient builds an ioredis client: install ioredis (npm install ioredis), or pass your node-redis createClient() to RedisStore instead", { cause: err });
+  }
+}
+
+/**
  * An unset `REDIS_URL` must not silently become localhost:6379: say what is missing instead.
  * (A string `url` is typed `string | undefined` so that `process.env.REDIS_URL` compiles and fails here, at boot, with this message.)
  */
@@ -106,7 +121,7 @@ export function createRedisClient(target: string | RedisServerClientOptions | Re
   checkTarget(target);
   if (typeof target === "object" && "clusterNodes" in target) {
     const { clusterNodes, redisOptions, ...clusterOptions } = target;
-    return new Cluster(clusterNodes, {
+    return new (ioredis().Cluster)(clusterNodes, {
       // Commands issued in the same tick share one write per node: concurrent requests cost fewer round trips.
       enableAutoPipelining: true,
       // While the cluster is down, commands fail at once instead of queueing until it returns.
@@ -134,5 +149,6 @@ export function createRedisClient(target: string | RedisServerClientOptions | Re
     ...(rest.sentinels ? { failoverDetector: true, reconnectOnError: reconnectOnReadonly } : {}),
     ...rest,
   };
+  const { Redis } = ioredis();
   return url === undefined ? new Redis(settings) : new Redis(url, settings);
 }

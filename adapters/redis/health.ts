@@ -1,8 +1,9 @@
 import { scrubError } from "../../src/core/errors.js";
-import type { Cluster, Redis } from "ioredis";
 import type { SessionLogger } from "../../src/core/types.js";
+import type { RedisClusterCommands, RedisCommands, RedisNodeCommands } from "./commands.js";
 
-type RedisClient = Redis | Cluster;
+/** An ioredis client, or a node-redis client in its shape. */
+type RedisClient = RedisCommands;
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -47,7 +48,7 @@ export async function whenRedisReady(client: RedisClient, timeoutMs: number): Pr
         client.on("end", onEnd);
       });
     }
-    const nodes: Redis[] = (client as { isCluster?: boolean }).isCluster ? (client as Cluster).nodes("master") : [client as Redis];
+    const nodes: RedisNodeCommands[] = client.isCluster ? (client as RedisClusterCommands).nodes("master") : [client as unknown as RedisNodeCommands];
     if (nodes.length === 0) throw notReady("the Cluster knows no master");
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {

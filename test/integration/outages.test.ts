@@ -1,8 +1,9 @@
 /**
  * Outages of the backing service, through Express, Koa and Fastify, on real servers of this file's
  * own with real faults (test-services): Redis standalone, one master of a Redis Cluster, the
- * Sentinel master, and one of three Memcached servers; each stopped (connection refused), paused
- * (the server hangs) and restarted.
+ * Sentinel master (through ioredis), Redis standalone and a Cluster master through node-redis, and
+ * one of three Memcached servers; each stopped (connection refused), paused (the server hangs) and
+ * restarted.
  *
  * What is asserted is what a user and an operator see: statuses and `Retry-After`, that every
  * request gets an answer (a client-side bound of storeTimeout + 5 s fails the test if hit, no
@@ -12,6 +13,7 @@
  */
 import { Cluster, Redis } from "ioredis";
 import type memjs from "memjs";
+import { createClient, createCluster } from "redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createMemcachedClient, MemcachedStore } from "../../adapters/memcached.js";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
@@ -252,6 +254,91 @@ async function redisSentinel(): Promise<Backend> {
   };
 }
 
+/**
+ * node-redis keeps its queues private: count the commands the store hands it instead. `offline`
+ * counts those still waiting that were handed over while the client was not connected (with the
+ * store's gate and `disableOfflineQueue`, none should be).
+ */
+function countedNodeRedis<C extends { sendCommand: (...args: never[]) => Promise<unknown> }>(client: C, connected: () => boolean): { client: C; queues: () => Queues } {
+  let pending = 0;
+  let offline = 0;
+  const send = client.sendCommand.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as unknown as { sendCommand: (...args: unknown[]) => Promise<unknown> }).sendCommand = (...args) => {
+    const whileDown = !connected();
+    pending += 1;
+    if (whileDown) offline += 1;
+    const done = () => {
+      pending -= 1;
+      if (whileDown) offline -= 1;
+    };
+    const reply = send(...args);
+    reply.then(done, done);
+    return reply;
+  };
+  return { client, queues: () => ({ offline, pending }) };
+}
+
+/** node-redis settings of the apps' clients, as the README asks for them. */
+const NODE_REDIS = { disableOfflineQueue: true } as const;
+
+async function nodeRedisStandalone(): Promise<Backend> {
+  const server: RedisHandle = await startRedis();
+  const prefix = uniquePrefix("outages");
+  const made = createClient({ url: server.url, ...NODE_REDIS });
+  made.on("error", () => undefined);
+  const { client, queues } = countedNodeRedis(made, () => made.isReady);
+  const admin = quiet(new Redis(server.url));
+  return {
+    name: "node-redis standalone",
+    partial: false,
+    failsOver: false,
+    store: new RedisStore({ client, prefix, ...STORE }),
+    target: async () => server,
+    holds: async () => true,
+    read: (id) => admin.get(prefix + keyOf(id)),
+    settle: async () => undefined,
+    converged: async () => undefined,
+    queues,
+    orphansAllowed: 0,
+    async close() {
+      client.destroy();
+      admin.disconnect();
+      await server.close();
+    },
+  };
+}
+
+async function nodeRedisCluster(): Promise<Backend> {
+  const cluster: RedisClusterHandle = await startRedisCluster();
+  const prefix = uniquePrefix("outages");
+  const made = createCluster({ rootNodes: cluster.nodes.map((node) => ({ url: `redis://${node.host}:${node.port}` })), defaults: NODE_REDIS });
+  made.on("error", () => undefined);
+  const { client, queues } = countedNodeRedis(made, () => made.isOpen);
+  const admin = quiet(new Cluster(cluster.nodes));
+  const victim = cluster.masters[0]!;
+  const direct = quiet(new Redis({ host: victim.host, port: victim.port, maxRetriesPerRequest: 1 }));
+  return {
+    name: "node-redis Cluster master",
+    partial: true,
+    failsOver: false,
+    store: new RedisStore({ client, prefix, ...STORE }),
+    target: async () => victim,
+    // A master answers MOVED for keys of another master's slots.
+    holds: async (id) => (await direct.exists(prefix + keyOf(id)).catch(() => 0)) === 1,
+    read: (id) => admin.get(prefix + keyOf(id)),
+    settle: async () => undefined,
+    converged: async () => undefined,
+    queues,
+    orphansAllowed: 0,
+    async close() {
+      client.destroy();
+      admin.disconnect();
+      direct.disconnect();
+      await cluster.close();
+    },
+  };
+}
+
 type MemjsServer = { responseCallbacks: Record<string, unknown>; connectCallbacks: unknown[]; requestTimeouts: unknown[] };
 
 async function memcachedTrio(): Promise<Backend> {
@@ -295,6 +382,8 @@ const BACKENDS: { name: string; open: () => Promise<Backend> }[] = [
   { name: "Redis standalone", open: redisStandalone },
   { name: "Redis Cluster master", open: redisCluster },
   { name: "Redis Sentinel master", open: redisSentinel },
+  { name: "node-redis standalone", open: nodeRedisStandalone },
+  { name: "node-redis Cluster master", open: nodeRedisCluster },
   { name: "Memcached (1 of 3 servers)", open: memcachedTrio },
 ];
 

@@ -1,4 +1,5 @@
 import { Redis, type Cluster } from "ioredis";
+import { createClient, createCluster } from "redis";
 import { expectTypeOf, test } from "vitest";
 import { RedisStore, createRedisClient, type RedisStoreOptions } from "../../adapters/redis.js";
 import type { SessionStore } from "../../src/index.js";
@@ -8,6 +9,16 @@ test("RedisStore takes any ioredis client and is a SessionStore", () => {
   expectTypeOf<{ client: Cluster }>().toExtend<RedisStoreOptions>();
   expectTypeOf<{ client: Redis<"resp3"> }>().toExtend<RedisStoreOptions>();
   expectTypeOf<{ client: Redis; prefix: number }>().not.toExtend<RedisStoreOptions>();
+});
+
+test("RedisStore takes a node-redis client or Cluster and keeps its type", () => {
+  const client = createClient();
+  const cluster = createCluster({ rootNodes: [{ url: "redis://localhost:7000" }] });
+  expectTypeOf(new RedisStore({ client })).toExtend<SessionStore>();
+  expectTypeOf(new RedisStore({ client }).client).toEqualTypeOf(client);
+  expectTypeOf(new RedisStore({ client: cluster }).client).toEqualTypeOf(cluster);
+  expectTypeOf(new RedisStore({ client: new Redis() }).client).toEqualTypeOf<Redis>();
+  expectTypeOf<{ client: { sendCommand(): Promise<unknown> } }>().not.toExtend<RedisStoreOptions>();
 });
 
 test("createRedisClient returns the client kind asked for", () => {
