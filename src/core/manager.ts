@@ -7,6 +7,7 @@ import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encrypti
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
+import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
@@ -116,6 +117,14 @@ export interface SessionOptions<D extends object = SessionData> {
    * session is created or its id changes. When a request carries the header, the cookie is ignored.
    */
   header?: HeaderCarrierOptions;
+  /**
+   * What taking the session off the request does (Express `req.session = null` or
+   * `delete req.session`, Koa `ctx.session = null`): `"destroy"` destroys it (logout); `"keep"`
+   * leaves the stored session as it was and writes nothing for this request (express-session's
+   * default meaning).
+   * @default "destroy"
+   */
+  unset?: "destroy" | "keep";
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -350,6 +359,8 @@ export class SessionManager<D extends object = SessionData> {
   readonly storeTimeout: number;
   readonly retryAfter: number;
   readonly onStoreError: "fail" | "continue";
+  /** The `unset` option: what taking the session off the request does. */
+  readonly unset: "destroy" | "keep";
 
   readonly #secrets: readonly string[];
   readonly #cookie: ResolvedCookie;
@@ -380,6 +391,8 @@ export class SessionManager<D extends object = SessionData> {
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
+    checkPeerOptions(options);
+    this.unset = options.unset ?? "destroy";
     const store = options.store;
     const methods = ["get", "create", "update", "touch", "destroy"] as const;
     if (typeof store !== "object" || store === null || methods.some((m) => typeof store[m] !== "function") || typeof store.capabilities !== "object") {

@@ -305,14 +305,23 @@ interface Committed {
 
 /** Every session on the request committed: what to add to the head, now or once written. */
 function commitAll(hold: Hold): Committed | Promise<Committed> {
-  const first = hold.manager.commitNow(hold.session as never);
+  // `req.session = null` / `delete req.session` unsets the session the request had last (the `unset` option).
+  const unset = hold.req.session == null ? (hold.others?.[hold.others.length - 1] ?? hold) : undefined;
+  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.session as never));
+  const first = commit(hold);
   if (hold.others === undefined) return first;
-  const all = [first, ...hold.others.map((o) => o.manager.commitNow(o.session as never))];
+  const all = [first, ...hold.others.map(commit)];
   const merged = (results: readonly CommitResult[]): Committed => {
     const values = results.flatMap((r) => (r.setCookie === undefined ? [] : [r.setCookie]));
     return { setCookie: values.length === 0 ? undefined : values, setHeader: results.find((r) => r.setHeader !== undefined)?.setHeader };
   };
   return all.some((r) => r instanceof Promise) ? Promise.all(all).then(merged) : merged(all as CommitResult[]);
+}
+
+/** A session the app took off the request: destroyed (`unset: "destroy"`), or left as stored and nothing sent (`"keep"`). */
+function commitUnset(c: Covered): CommitResult | Promise<CommitResult> {
+  if (c.manager.unset === "keep") return { setCookie: undefined };
+  return c.session.destroy().then(() => c.manager.commitNow(c.session as never));
 }
 
 /**

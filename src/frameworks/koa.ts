@@ -132,13 +132,15 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       downstreamError = err;
     }
     try {
-      if (state.destroyAtEnd) {
+      if (state.destroyAtEnd && manager.unset === "keep") {
+        // `unset: "keep"`: the stored session stays as it was; nothing is written for this request.
+      } else if (state.destroyAtEnd) {
         // What the app put in after `= null` becomes a new session under a new id.
         const after = { ...session };
         await session.destroy();
         Object.assign(session, after);
       }
-      const committed = manager.commitNow(session as never);
+      const committed = state.destroyAtEnd && manager.unset === "keep" ? { setCookie: undefined } : manager.commitNow(session as never);
       const { setCookie, setHeader } = committed instanceof Promise ? await committed : committed;
       if (setCookie !== undefined && !ctx.headerSent) {
         ctx.append("Set-Cookie", setCookie);
