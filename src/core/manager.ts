@@ -183,6 +183,8 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 const COOKIE_SAFE_ID = /^[!#$%&'()*+\-/0-9:<=>?@A-Z[\]^_`a-z{|}~]{1,200}$/;
 const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "constructor" | "prototype">([
   "id",
+  "sessionId",
+  "isModified",
   "isNew",
   "regenerate",
   "destroy",
@@ -273,8 +275,9 @@ function positiveInt(name: string, value: unknown, fallback: number, unit: "seco
 function withCallback(promise: Promise<void>, callback: SessionCallback | undefined): Promise<void> {
   if (typeof callback !== "function") return promise;
   // With a callback the caller may ignore the promise: it must not reject unobserved.
+  // `null` on success, as the peers and Node's callbacks pass it.
   return promise.then(
-    () => callback(),
+    () => callback(null),
     (err: unknown) => callback(err),
   );
 }
@@ -988,13 +991,22 @@ export class SessionManager<D extends object = SessionData> {
     clearData(session);
     if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
-      return;
+      // As the peers: the app learns that the session it holds no longer exists.
+      throw new SessionError("ERR_SESSION_GONE", "failed to load session: its record is gone (destroyed, regenerated or expired elsewhere); the request continues without it");
     }
     this.#assignData(session, decoded.data, id);
     state.meta = decoded.meta;
     state.loadedText = decoded.dataText;
     state.loadedRecord = raw;
     state.loadedVersion = found === null || typeof found === "string" ? undefined : found.version;
+  }
+
+  /** @internal Whether `commit` would write the session's data (changed since loaded, or new with data). */
+  isModifiedSession(session: object): boolean {
+    const state = stateOf(session);
+    if (state.disabled) return false;
+    const dataText = this.#serializer.stringify({ ...session } as Record<string, unknown>);
+    return state.persisted ? dataText !== state.loadedText : dataText !== this.#emptyText || state.forceSave;
   }
 
   /** @internal */
@@ -1449,18 +1461,19 @@ function stateOf(session: object): State {
 }
 
 /**
- * The session class: methods and `id`/`isNew` live on a prototype with no `Object.prototype` behind
- * it and cannot be overwritten (assignment throws in strict code), so data can never shadow them;
- * the data are the instance's own enumerable properties.
+ * The session class: methods and `id`/`isNew` live on a prototype that cannot be overwritten
+ * (assignment throws in strict code), so data can never shadow them; the data are the instance's
+ * own enumerable properties. `Object.prototype` is behind it, so the session behaves as a plain
+ * object (`String(session)`, `session.hasOwnProperty(k)`), but its `__proto__` setter is shadowed:
+ * data named `__proto__` (`Object.assign(session, JSON.parse(body))`) can never swap the prototype.
  */
 defineSessionMethods();
 
 function defineSessionMethods(): void {
   type D = Record<string, unknown>;
-  // The class's own prototype, emptied: no constructor, nothing from Object.prototype behind it.
+  // The class's own prototype: no constructor of its own (`constructor` is reserved), Object.prototype behind it.
   const proto = SessionImpl.prototype as unknown as Record<string, unknown>;
   Reflect.deleteProperty(proto, "constructor");
-  Object.setPrototypeOf(proto, null);
   const m = (self: object) => stateOf(self).manager as unknown as SessionManager<D>;
   const methods: Record<string, PropertyDescriptor> = {
     id: {
@@ -1471,6 +1484,24 @@ function defineSessionMethods(): void {
     isNew: {
       get(this: object) {
         return stateOf(this).isNew;
+      },
+    },
+    sessionId: {
+      get(this: object) {
+        return m(this).sessionId(this);
+      },
+    },
+    isModified: {
+      value: function (this: object) {
+        return m(this).isModifiedSession(this);
+      },
+    },
+    ["__proto__"]: {
+      get(this: object) {
+        return Object.getPrototypeOf(this) as unknown;
+      },
+      set() {
+        throw new TypeError("[shared-session] \"__proto__\" is reserved and cannot be session data");
       },
     },
     regenerate: {

@@ -10,9 +10,9 @@
 export interface SessionData {}
 
 /** Names that belong to the session API; data can never use them. */
-export type ReservedKey = "id" | "isNew" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
+export type ReservedKey = "id" | "sessionId" | "isNew" | "isModified" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
 
-/** Node-style callback accepted by every async session method, for express-session style handlers. */
+/** Node-style callback accepted by every async session method, for express-session style handlers: `null` on success. */
 export type SessionCallback = (err?: unknown) => void;
 
 /** Keys of `D` usable as session data. */
@@ -35,6 +35,8 @@ export interface RegenerateOptions<D extends object = SessionData> {
 export interface SessionApi<D extends object = SessionData> {
   /** The session id. Changes on `regenerate()` and `destroy()`. */
   readonly id: string;
+  /** The same as {@link SessionApi.id} (@fastify/session's name). */
+  readonly sessionId: string;
   /** `true` until the session was loaded from the store (a session created in this request stays new). */
   readonly isNew: boolean;
   /**
@@ -54,8 +56,14 @@ export interface SessionApi<D extends object = SessionData> {
   destroy(callback?: SessionCallback): Promise<void>;
   /** Write now instead of at the end of the request (a new session is stored even when empty). */
   save(callback?: SessionCallback): Promise<void>;
-  /** Replace the data with what the store holds now. */
+  /**
+   * Replace the data with what the store holds now. Rejects (the callback gets the error) with a
+   * `SessionError` of code `ERR_SESSION_GONE` when the record is gone (destroyed, regenerated or
+   * expired elsewhere); the request then continues without a session, as the peers do.
+   */
   reload(callback?: SessionCallback): Promise<void>;
+  /** Whether the data changed since the session was loaded (a new session: whether it has data or must be saved). */
+  isModified(): boolean;
   /** Reset the idle timeout now. */
   touch(callback?: SessionCallback): Promise<void>;
   /** Read a data key. */

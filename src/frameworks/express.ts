@@ -14,6 +14,8 @@ declare global {
        * Set by `expressSession()`; absent on routes it does not cover.
        */
       session: Session;
+      /** The session's id, `req.session.id` (express-session's name); read-only. */
+      readonly sessionID: string;
     }
   }
 }
@@ -178,8 +180,27 @@ function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<
   }
 }
 
+/** Request prototypes that have `sessionID`. */
+const withSessionID = new WeakSet<object>();
+
+/** express-session's `req.sessionID`: a getter on the app's request prototype, defined once, reading `req.session.id`. */
+function defineSessionID(req: Request): void {
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (proto === null || withSessionID.has(proto)) return;
+  withSessionID.add(proto);
+  if (Object.hasOwn(proto, "sessionID")) return;
+  Object.defineProperty(proto, "sessionID", {
+    get(this: Request): string | undefined {
+      return (this.session as Session | null | undefined)?.id;
+    },
+    configurable: true,
+    enumerable: false,
+  });
+}
+
 function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
   req.session = session;
+  defineSessionID(req);
   const own = res as unknown as Methods;
   const installed = interceptorsFor(res);
   if (installed !== undefined && own.end === installed.methods.end && own.write === installed.methods.write && own.writeHead === installed.methods.writeHead && own.flushHeaders === installed.methods.flushHeaders) {

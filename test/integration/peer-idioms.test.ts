@@ -8,12 +8,12 @@ import { createServer } from "node:http";
 import express from "express";
 import Fastify from "fastify";
 import Koa from "koa";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
 import { expressSession } from "../../src/frameworks/express.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
-import { SessionConfigError, type SessionOptions } from "../../src/index.js";
+import { SessionConfigError, type Session, type SessionOptions } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 import { listen, type RunningApp } from "../helpers/framework-apps.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
@@ -212,6 +212,181 @@ describe.each([
       expect(JSON.parse((await browser.get(app.url, "/me")).text)).toEqual({ userId: 7 });
     } finally {
       await app.close();
+    }
+  });
+});
+
+/** Set by a test: deletes the record of the session id given, as another process would while a request runs. */
+let deleteElsewhere: ((id: string) => Promise<unknown>) | undefined;
+
+/** One handler per path, given the request's session (and Express's `req.sessionID` where there is one). */
+type Handler = (session: Session, extra: { sessionID?: string }) => unknown;
+
+const HANDLERS: Readonly<Record<string, Handler>> = {
+  "/login": (s) => {
+    s.userId = 7;
+    return { ok: true };
+  },
+  "/ids": (s, extra) => ({ id: s.id, sessionId: s.sessionId, sessionID: extra.sessionID ?? null }),
+  "/plain": (s) => {
+    const before = s.isModified();
+    s.visits = 2;
+    const proto = (() => {
+      try {
+        Object.assign(s, JSON.parse('{"__proto__": {"polluted": true}}') as object);
+        return "assigned";
+      } catch (err) {
+        return (err as Error).name;
+      }
+    })();
+    return {
+      before,
+      after: s.isModified(),
+      string: String(s),
+      template: `${s as unknown as string}`,
+      /* eslint-disable no-prototype-builtins -- the peers' apps call it so */
+      has: s.hasOwnProperty("visits"),
+      hasApi: s.hasOwnProperty("regenerate") || s.hasOwnProperty("id"),
+      /* eslint-enable no-prototype-builtins */
+      json: JSON.stringify(s),
+      keys: Object.keys(s),
+      spread: { ...s },
+      inData: "visits" in s,
+      inApi: "save" in s && "id" in s,
+      proto,
+      polluted: (s as unknown as Record<string, unknown>).polluted ?? null,
+      apiIntact: typeof s.regenerate === "function",
+    };
+  },
+  "/destroy-cb": (s) =>
+    new Promise((resolve) => {
+      void s.destroy((err) => resolve({ err: err === null ? "null" : String(err), string: String(s) }));
+    }),
+  "/reload-cb": async (s) => {
+    await deleteElsewhere?.(s.id);
+    return new Promise((resolve) => {
+      void s.reload((err) => resolve({ code: err === null ? "null" : ((err as { code?: string }).code ?? String(err)), userId: s.userId ?? null }));
+    });
+  },
+  "/reload-await": async (s) => {
+    await deleteElsewhere?.(s.id);
+    try {
+      await s.reload();
+      return { code: "none" };
+    } catch (err) {
+      return { code: (err as { code?: string }).code ?? String(err) };
+    }
+  },
+};
+
+const IDIOM_APPS: readonly { name: string; start: StartApp }[] = [
+  {
+    name: "express",
+    start: (options) => {
+      const app = express();
+      app.use(expressSession(options));
+      app.use((req, res, next) => {
+        const handler = HANDLERS[req.path];
+        if (handler === undefined) return next();
+        Promise.resolve(handler(req.session, { sessionID: req.sessionID })).then((body) => res.json(body), next);
+      });
+      return listen(createServer(app));
+    },
+  },
+  {
+    name: "koa",
+    start: (options) => {
+      const app = new Koa();
+      app.use(koaSession(options));
+      app.use(async (ctx) => {
+        const handler = HANDLERS[ctx.path];
+        if (handler !== undefined) ctx.body = await handler(ctx.session!, {});
+      });
+      return listen(createServer(app.callback()));
+    },
+  },
+  {
+    name: "fastify",
+    start: async (options) => {
+      const app = Fastify();
+      await app.register(fastifySession, options);
+      for (const [path, handler] of Object.entries(HANDLERS)) app.post(path, async (request) => handler(request.session, {}));
+      await app.listen({ host: "127.0.0.1", port: 0 });
+      const address = app.server.address() as { port: number };
+      return { url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+    },
+  },
+];
+
+describe.each(IDIOM_APPS)("$name: the peers' everyday session idioms, on Redis", ({ name, start }) => {
+  const prefix = uniquePrefix(`peer-idioms-${name}`);
+  let app: RunningApp;
+  const options = (): SessionOptions => ({ store: new RedisStore({ client: tracked(createRedisClient(services().redis.url)), prefix }), secret: SECRET });
+  const json = async (browser: Browser, path: string): Promise<Record<string, unknown>> => {
+    const reply = await browser.post(app.url, path);
+    expect(reply.status, reply.text).toBe(200);
+    return JSON.parse(reply.text) as Record<string, unknown>;
+  };
+
+  beforeAll(async () => {
+    app = await start(options());
+    return () => app.close();
+  });
+
+  it("the id under the peers' names: sessionId (and Express's req.sessionID) equal id and the cookie's id", async () => {
+    const browser = new Browser();
+    await json(browser, "/login");
+    const ids = await json(browser, "/ids");
+    expect(ids.id).toBe(browser.sessionId);
+    expect(ids.sessionId).toBe(browser.sessionId);
+    expect(ids.sessionID).toBe(name === "express" ? browser.sessionId : null);
+  });
+
+  it("the session behaves as a plain object; data never shadows the API, and __proto__ data is refused", async () => {
+    const browser = new Browser();
+    await json(browser, "/login");
+    const seen = await json(browser, "/plain");
+    expect(seen).toEqual({
+      before: false,
+      after: true,
+      string: "[object Object]",
+      template: "[object Object]",
+      has: true,
+      hasApi: false,
+      json: JSON.stringify({ userId: 7, visits: 2 }),
+      keys: ["userId", "visits"],
+      spread: { userId: 7, visits: 2 },
+      inData: true,
+      inApi: true,
+      proto: "TypeError",
+      polluted: null,
+      apiIntact: true,
+    });
+  });
+
+  it("String(session) inside a destroy(cb) callback answers; the callback gets null", async () => {
+    const browser = new Browser();
+    await json(browser, "/login");
+    expect(await json(browser, "/destroy-cb")).toEqual({ err: "null", string: "[object Object]" });
+  });
+
+  it("reload() of a session whose record is gone reports ERR_SESSION_GONE, by callback and by promise; of a live one, null", async () => {
+    const browser = new Browser();
+    await json(browser, "/login");
+    expect(await json(browser, "/reload-cb")).toEqual({ code: "null", userId: 7 });
+    deleteElsewhere = (id) => rawRedis(services().redis.url).del(prefix + keyOf(id));
+    try {
+      const reply = await browser.post(app.url, "/reload-cb");
+      expect(JSON.parse(reply.text)).toEqual({ code: "ERR_SESSION_GONE", userId: null });
+      // The request went on without a session: the client's cookie is expired.
+      expect(reply.setCookies.some((c) => /^sid=;.*Max-Age=0/i.test(c))).toBe(true);
+      const again = new Browser();
+      deleteElsewhere = undefined;
+      await json(again, "/login");
+      deleteElsewhere = (id) => rawRedis(services().redis.url).del(prefix + keyOf(id));
+      expect(await json(again, "/reload-await")).toEqual({ code: "ERR_SESSION_GONE" });
+    } finally {
+      deleteElsewhere = undefined;
     }
   });
 });
