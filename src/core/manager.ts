@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
-import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
+import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, serializeCookieMaxAge, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
 import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encryption.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
+import { checkLifetime, lifetimeFromMs } from "./lifetime.js";
+import { SessionCookie } from "./session-cookie.js";
 import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
@@ -185,6 +187,10 @@ const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "const
   "id",
   "sessionId",
   "isModified",
+  "setLifetime",
+  "cookie",
+  "maxAge",
+  "options",
   "isNew",
   "regenerate",
   "destroy",
@@ -251,6 +257,8 @@ interface State {
   viaHeader?: boolean;
   /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
   commitTrace?: CommitTraceContext | undefined;
+  /** `setLifetime` changed the lifetime in this request: a write keeps this request's, even over a concurrent one. */
+  lifetimeChanged?: boolean;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
   pending?: Promise<void> | undefined;
   readonly manager: SessionManager<never>;
@@ -317,6 +325,31 @@ function regenerateArguments(first: unknown, second: unknown): [RegenerateReques
   throw new TypeError(`[shared-session] ${usage}`);
 }
 
+/** Set or drop `meta.lifetime`. */
+function setLifetimeOf(meta: RecordMeta, lifetime: number | undefined): void {
+  if (lifetime === undefined) delete meta.lifetime;
+  else meta.lifetime = lifetime;
+}
+
+/** The cookie's configured attributes. */
+interface CookieAttributes {
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly httpOnly: boolean;
+  readonly sameSite: "lax" | "strict" | "none";
+}
+
+/** @internal What a session's `cookie` object reads: attributes, and its lifetime (seconds) with the expiry it gives now. */
+export interface SessionCookieFacts extends CookieAttributes {
+  readonly secure: boolean;
+  /** Seconds: the session's own lifetime, else `cookie.maxAge`; `undefined` for a browser-session cookie. */
+  readonly lifetime: number | undefined;
+  /** The lifetime is the session's own (`setLifetime`), not `cookie.maxAge`. */
+  readonly own: boolean;
+  /** Unix ms the cookie would expire if sent now (never past the absolute deadline). */
+  readonly expiresAt: number | undefined;
+}
+
 function clearData(session: object): void {
   for (const key of Object.keys(session)) delete (session as Record<string, unknown>)[key];
 }
@@ -367,6 +400,8 @@ export class SessionManager<D extends object = SessionData> {
 
   readonly #secrets: readonly string[];
   readonly #cookie: ResolvedCookie;
+  /** The cookie's attributes as configured, for `session.cookie`. */
+  readonly #cookieAttributes: CookieAttributes;
   readonly #genid: () => string;
   readonly #validateId: (id: string) => boolean;
   readonly #serializer: Serializer;
@@ -469,6 +504,12 @@ export class SessionManager<D extends object = SessionData> {
     }
     this.#owner = options.owner;
     this.#ownerMetadata = options.ownerMetadata;
+    this.#cookieAttributes = {
+      path: options.cookie?.path ?? "/",
+      domain: options.cookie?.domain,
+      httpOnly: options.cookie?.httpOnly !== false,
+      sameSite: options.cookie?.sameSite ?? "lax",
+    };
     const context = {
       secrets: this.#secrets,
       validateId: this.#validateId,
@@ -671,9 +712,11 @@ export class SessionManager<D extends object = SessionData> {
     this.#assignData(session, decoded.data, id);
     if (this.#refreshOnGet) {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
-      if (remainingMs < this.idleTimeout * 1000) {
+      // A session with its own lifetime gets that back (or what is left before the deadline).
+      const lifetime = decoded.meta.lifetime;
+      if (lifetime === undefined ? remainingMs < this.idleTimeout * 1000 : this.#ttl(decoded.meta, now) !== this.idleTimeout) {
         try {
-          await this.#store("touch", key, () => this.store.touch(key, Math.ceil(remainingMs / 1000)));
+          await this.#store("touch", key, () => this.store.touch(key, this.#ttl(decoded.meta, now)));
         } catch (err) {
           if (trace !== undefined) trace.outcome = "error";
           if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -1001,6 +1044,33 @@ export class SessionManager<D extends object = SessionData> {
     state.loadedVersion = found === null || typeof found === "string" ? undefined : found.version;
   }
 
+  /** @internal {@link SessionApi.setLifetime}. */
+  setLifetimeSession(session: object, seconds: unknown): void {
+    const lifetime = checkLifetime(seconds);
+    const state = stateOf(session);
+    if (state.meta.lifetime === lifetime) return;
+    setLifetimeOf(state.meta, lifetime);
+    state.lifetimeChanged = true;
+    // Stored (and the cookie re-sent) at the end of the request; a new session only once it has data.
+    if (state.persisted) {
+      state.refresh = true;
+      state.sendCookie = true;
+    }
+  }
+
+  /** @internal What `session.cookie` shows: the cookie's attributes and this session's lifetime. */
+  cookieOf(session: object): SessionCookieFacts {
+    const state = stateOf(session);
+    const lifetime = state.meta.lifetime ?? this.#cookie.maxAge;
+    return {
+      ...this.#cookieAttributes,
+      secure: state.secure,
+      lifetime,
+      own: state.meta.lifetime !== undefined,
+      expiresAt: lifetime === undefined ? undefined : Math.min(Date.now() + lifetime * 1000, state.meta.expiresAt),
+    };
+  }
+
   /** @internal Whether `commit` would write the session's data (changed since loaded, or new with data). */
   isModifiedSession(session: object): boolean {
     const state = stateOf(session);
@@ -1106,7 +1176,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #ttl(meta: RecordMeta, now: number): number {
-    return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
+    return Math.min(meta.lifetime ?? this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
   }
 
   #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string {
@@ -1167,6 +1237,7 @@ export class SessionManager<D extends object = SessionData> {
   #meta(base: RecordMeta, now: number, owner: string | undefined): RecordMeta {
     const meta: RecordMeta = { createdAt: base.createdAt, expiresAt: base.expiresAt, writtenAt: now };
     if (owner !== undefined) meta.owner = owner;
+    if (base.lifetime !== undefined) meta.lifetime = base.lifetime;
     return meta;
   }
 
@@ -1253,10 +1324,11 @@ export class SessionManager<D extends object = SessionData> {
         const owner = this.#ownerOf(merged);
         if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
         meta = this.#meta(current.meta, Date.now(), owner);
+        if (state.lifetimeChanged === true) setLifetimeOf(meta, state.meta.lifetime);
         record = this.#encode(meta, dataText, merged, state.secure, key);
         clearData(session);
         this.#assignData(session, merged, id);
-        if (dataText === current.dataText) {
+        if (dataText === current.dataText && (state.lifetimeChanged !== true || current.meta.lifetime === meta.lifetime)) {
           this.#written(state, current.meta, dataText, conflict.record, conflict.version);
           return false;
         }
@@ -1315,12 +1387,16 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) {
       return state.clearCookie ? serializeClearCookie(this.#cookie, state.secure) : undefined;
     }
+    const lifetime = state.meta.lifetime;
     const resend =
       state.sendCookie ||
-      (this.#cookie.maxAge !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
+      ((lifetime ?? this.#cookie.maxAge) !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
     if (!resend) return undefined;
     state.sendCookie = false;
-    return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
+    if (lifetime === undefined) return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
+    // The session's own lifetime, never past its absolute deadline.
+    const maxAge = Math.max(1, Math.min(lifetime, Math.ceil((state.meta.expiresAt - Date.now()) / 1000)));
+    return serializeCookieMaxAge(this.#cookie, this.#codec.writeCookie(state.id), state.secure, maxAge);
   }
 
   /** The store key of a session id: a keyed hash of it, or the id itself with `compat: "express-session"`. */
@@ -1454,6 +1530,12 @@ class SessionImpl {
   }
 }
 
+/** `session.cookie`: a view on the session's cookie facts and lifetime. */
+function sessionCookie(session: object): SessionCookie {
+  const manager = stateOf(session).manager;
+  return new SessionCookie({ facts: () => manager.cookieOf(session), setLifetime: (seconds) => manager.setLifetimeSession(session, seconds ?? null) });
+}
+
 function stateOf(session: object): State {
   const state = SessionImpl.of(session);
   if (state === undefined) throw new TypeError("[shared-session] not a session of this library");
@@ -1494,6 +1576,38 @@ function defineSessionMethods(): void {
     isModified: {
       value: function (this: object) {
         return m(this).isModifiedSession(this);
+      },
+    },
+    setLifetime: {
+      value: function (this: object, seconds: number | null) {
+        m(this).setLifetimeSession(this, seconds);
+      },
+    },
+    cookie: {
+      get(this: object) {
+        return sessionCookie(this);
+      },
+    },
+    // koa-session's `ctx.session.maxAge = ms` ("session": the default).
+    maxAge: {
+      get(this: object) {
+        const { lifetime } = m(this).cookieOf(this);
+        return lifetime === undefined ? undefined : lifetime * 1000;
+      },
+      set(this: object, ms: unknown) {
+        m(this).setLifetimeSession(this, lifetimeFromMs(ms, "session.maxAge") ?? null);
+      },
+    },
+    // @fastify/session's `request.session.options({ maxAge })` (milliseconds).
+    options: {
+      value: function (this: object, opts: unknown) {
+        if (typeof opts !== "object" || opts === null) throw new TypeError("[shared-session] session.options() takes { maxAge } (milliseconds)");
+        const { maxAge, ...rest } = opts as Record<string, unknown>;
+        const other = Object.keys(rest);
+        if (other.length > 0) {
+          throw new TypeError(`[shared-session] session.options() sets only maxAge (the session's lifetime); ${JSON.stringify(other[0])} is a cookie option for every session`);
+        }
+        m(this).setLifetimeSession(this, lifetimeFromMs(maxAge, "options({ maxAge })") ?? null);
       },
     },
     ["__proto__"]: {

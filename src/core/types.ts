@@ -10,7 +10,41 @@
 export interface SessionData {}
 
 /** Names that belong to the session API; data can never use them. */
-export type ReservedKey = "id" | "sessionId" | "isNew" | "isModified" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
+export type ReservedKey =
+  | "id"
+  | "sessionId"
+  | "isNew"
+  | "isModified"
+  | "regenerate"
+  | "destroy"
+  | "save"
+  | "reload"
+  | "touch"
+  | "get"
+  | "set"
+  | "setLifetime"
+  | "cookie"
+  | "maxAge"
+  | "options";
+
+/**
+ * `session.cookie` (express-session's and @fastify/session's): the cookie's attributes, read from
+ * the options and the request. Writing `maxAge` (milliseconds) or `expires` (a date) sets the
+ * session's own lifetime, as {@link SessionApi.setLifetime} does; `null` goes back to the default.
+ */
+export interface SessionCookieView {
+  /** Milliseconds until the cookie expires; `null` for a browser-session cookie. */
+  maxAge: number | null;
+  /** When the cookie expires; `null` for a browser-session cookie. */
+  expires: Date | null;
+  /** The lifetime in milliseconds (the session's own, else `cookie.maxAge`); `null` for a browser-session cookie. */
+  readonly originalMaxAge: number | null;
+  readonly secure: boolean;
+  readonly httpOnly: boolean;
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly sameSite: "lax" | "strict" | "none";
+}
 
 /** Node-style callback accepted by every async session method, for express-session style handlers: `null` on success. */
 export type SessionCallback = (err?: unknown) => void;
@@ -64,6 +98,20 @@ export interface SessionApi<D extends object = SessionData> {
   reload(callback?: SessionCallback): Promise<void>;
   /** Whether the data changed since the session was loaded (a new session: whether it has data or must be saved). */
   isModified(): boolean;
+  /**
+   * Give this session its own lifetime ("remember me"), in seconds: the store keeps it that long
+   * since its last use (instead of `idleTimeout`) and its cookie gets that `Max-Age` (instead of
+   * `cookie.maxAge`), never past the absolute deadline (`absoluteTimeout`: raise it for a long
+   * remember-me). Stored with the session, so every process honours it; `null` goes back to the
+   * defaults. `regenerate()` starts over with the defaults. Over 400 days is refused.
+   */
+  setLifetime(seconds: number | null): void;
+  /** The cookie's attributes; `cookie.maxAge = ms` / `cookie.expires = date` set the lifetime (express-session, @fastify/session). */
+  readonly cookie: SessionCookieView;
+  /** koa-session's `ctx.session.maxAge`: the lifetime in milliseconds (`undefined`: the default); setting it sets the lifetime (`"session"`: the default). */
+  maxAge: number | "session" | undefined;
+  /** @fastify/session's `request.session.options({ maxAge })`: sets the lifetime in milliseconds. */
+  options(options: { maxAge?: number | null }): void;
   /** Reset the idle timeout now. */
   touch(callback?: SessionCallback): Promise<void>;
   /** Read a data key. */
