@@ -93,7 +93,7 @@ const PEER_OPTIONS: Readonly<Record<string, PeerOption>> = {
 
 const PEER_COOKIE_OPTIONS: Readonly<Record<string, PeerOption>> = {
   expires: {
-    instead: "cookie.expires is not supported: one `cookie.maxAge` in seconds for every session",
+    instead: "cookie.expires is not an option: `cookie.maxAge` in seconds for every session; for one session set `req.session.cookie.expires = date` (or `session.setLifetime(seconds)`) in the request",
   },
   signed: { accepts: (v) => v === true, instead: "cookie.signed: false is not supported: the cookie is always signed. Remove the option" },
   overwrite: { accepts: (v) => v === true, instead: "cookie.overwrite: false is not supported. Remove the option" },
@@ -161,7 +161,7 @@ export function checkPeerOptions(options: object): void {
   const cookie = o.cookie;
   if (typeof cookie === "function") {
     throw new SessionConfigError(
-      "cookie must be an object here, not a function of the request (express-session 1.19): one set of attributes for every session; a per-session lifetime is not supported",
+      "cookie must be an object here, not a function of the request (express-session 1.19): one set of attributes for every session; for a per-session lifetime set `req.session.cookie.maxAge` (ms) or call `session.setLifetime(seconds)` in the request",
     );
   }
   if (cookie !== undefined && (typeof cookie !== "object" || cookie === null)) throw new SessionConfigError(`cookie must be an object, got ${String(cookie)}`);
