@@ -90,8 +90,6 @@ const REFUSED: readonly [label: string, extra: Record<string, unknown>, message:
   ["koa-session secure", { secure: true }, /"secure".*cookie\.secure/],
   ["koa-session sameSite", { sameSite: "strict" }, /"sameSite".*cookie\.sameSite/],
   ["koa-session prefix", { prefix: "koa:sess:" }, /"prefix".*RedisStore\(\{ client, prefix \}\)/],
-  ["koa-session valid", { valid: () => true }, /"valid".*regenerate\(\)/],
-  ["koa-session beforeSave", { beforeSave: () => undefined }, /"beforeSave".*middleware/],
   ["koa-session externalKey", { externalKey: { get: () => "", set: () => undefined } }, /"externalKey".*`header` option/],
   ["koa-session encode", { encode: (x: unknown) => x }, /"encode".*serializer/],
   ["koa-session decode", { decode: (x: unknown) => x }, /"decode".*serializer/],
@@ -114,7 +112,7 @@ const ACCEPTED: readonly [label: string, extra: Record<string, unknown>][] = [
   ["an option set to undefined", { rolling: undefined }],
 ];
 
-describe.each(BINDINGS)("$name binding: the peers' options", ({ construct }) => {
+describe.each(BINDINGS)("$name binding: the peers' options", ({ name, construct }) => {
   const base = (): Record<string, unknown> => ({ store: new MemoryStore(), secret: SECRET });
 
   it.each(REFUSED)("refuses %s, naming what to write instead", async (_label, extra, message) => {
@@ -125,6 +123,22 @@ describe.each(BINDINGS)("$name binding: the peers' options", ({ construct }) => 
 
   it.each(ACCEPTED)("accepts %s", async (_label, extra) => {
     expect(await construct({ ...base(), ...extra })).toBeUndefined();
+  });
+
+  it("koa-session's valid and beforeSave hooks: koaSession takes them; the other bindings refuse them, naming koaSession", async () => {
+    for (const [key, message] of [
+      ["valid", /"valid": valid is koaSession's option only.*regenerate\(\)/],
+      ["beforeSave", /"beforeSave": beforeSave is koaSession's option only/],
+    ] as const) {
+      const err = await construct({ ...base(), [key]: () => true });
+      if (name === "koa") {
+        expect(err).toBeUndefined();
+      } else {
+        expect(err).toBeInstanceOf(SessionConfigError);
+        expect((err as Error).message).toMatch(message);
+      }
+    }
+    if (name === "koa") expect(await construct({ ...base(), valid: "yes" })).toBeInstanceOf(SessionConfigError);
   });
 });
 
@@ -388,5 +402,65 @@ describe.each(IDIOM_APPS)("$name: the peers' everyday session idioms, on Redis",
     } finally {
       deleteElsewhere = undefined;
     }
+  });
+});
+
+describe("koa: koa-session's valid(ctx, data) and beforeSave(ctx, session) hooks, on Redis", () => {
+  const prefix = uniquePrefix("peer-koa-hooks");
+  let app: RunningApp;
+  const calls = { valid: 0, beforeSave: 0 };
+
+  beforeAll(async () => {
+    const koa = new Koa();
+    koa.use(
+      koaSession({
+        store: new RedisStore({ client: tracked(createRedisClient(services().redis.url)), prefix }),
+        secret: SECRET,
+        // A session is valid only for the user agent that made it (a common koa-session use).
+        valid: (ctx, data) => {
+          calls.valid++;
+          return (data as { agent?: string }).agent === ctx.get("user-agent");
+        },
+        beforeSave: (ctx, session) => {
+          calls.beforeSave++;
+          if (ctx.path === "/login") (session as unknown as { agent: string }).agent = ctx.get("user-agent");
+        },
+      }),
+    );
+    koa.use((ctx) => {
+      if (ctx.path === "/login") ctx.session!.userId = 7;
+      if (ctx.path === "/logout") ctx.session = null;
+      ctx.body = { userId: ctx.session?.userId ?? null, agent: (ctx.session as unknown as { agent?: string } | undefined)?.agent ?? null };
+    });
+    app = await listen(createServer(koa.callback()));
+    return () => app.close();
+  });
+
+  const ask = async (path: string, cookie: string | undefined, agent: string) => {
+    const response = await fetch(new URL(path, app.url), { method: "POST", headers: { "user-agent": agent, ...(cookie === undefined ? {} : { cookie }) } });
+    return { body: (await response.json()) as Record<string, unknown>, setCookies: response.headers.getSetCookie() };
+  };
+
+  it("beforeSave runs before each commit and its changes are written; valid false regenerates the session before the app runs", async () => {
+    const login = await ask("/login", undefined, "agent-A");
+    expect(login.body).toEqual({ userId: 7, agent: null });
+    expect(calls).toEqual({ valid: 0, beforeSave: 1 });
+    const cookie = login.setCookies[0]!.split(";")[0]!;
+    const id = decodeURIComponent(cookie.slice("sid=".length)).split(".")[0]!;
+    expect(await rawRedis(services().redis.url).get(prefix + keyOf(id))).toContain('"agent":"agent-A"');
+
+    expect((await ask("/me", cookie, "agent-A")).body).toEqual({ userId: 7, agent: "agent-A" });
+    expect(calls).toEqual({ valid: 1, beforeSave: 2 });
+
+    // Another user agent with the same cookie: the hook refuses it; the record is deleted, a fresh session.
+    const other = await ask("/me", cookie, "agent-B");
+    expect(other.body).toEqual({ userId: null, agent: null });
+    expect(calls).toEqual({ valid: 2, beforeSave: 3 });
+    expect(await rawRedis(services().redis.url).exists(prefix + keyOf(id))).toBe(0);
+
+    // After ctx.session = null, beforeSave is not called.
+    const again = await ask("/login", undefined, "agent-A");
+    await ask("/logout", again.setCookies[0]!.split(";")[0]!, "agent-A");
+    expect(calls).toEqual({ valid: 3, beforeSave: 4 });
   });
 });
