@@ -18,7 +18,7 @@ export { SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailabl
 export { decodeRecord, encodeRecord, jsonSerializer, RECORD_VERSION } from "./core/record.js";
 export type { DecodedRecord, RecordMeta, Serializer } from "./core/record.js";
 export type { CompareAndSetResult, OwnerAddResult, OwnerEntry, OwnerIndex, SessionStore, StoreCapabilities, VersionedRecord } from "./core/store.js";
-export type { DataKey, RegenerateOptions, ReservedKey, Session, SessionApi, SessionCallback, SessionLogEntry, SessionLogger } from "./core/types.js";
+export type { DataKey, RegenerateOptions, ReservedKey, Session, SessionApi, SessionCallback, SessionCookieView, SessionLogEntry, SessionLogger } from "./core/types.js";
 export type { CommitTraceContext, LoadTraceContext, StoreTraceContext } from "./core/tracing.js";
 export type { EncryptionOptions } from "./core/encryption.js";
 export type { HeaderCarrierOptions } from "./core/header-carrier.js";

@@ -44,6 +44,9 @@ export interface ResolvedCookie {
   /** Attributes after the value, without Secure; precomputed once. */
   readonly tail: string;
   readonly clearTail: string;
+  /** `tail` without `Max-Age`, split where a session's own `Max-Age` goes (see {@link serializeCookieMaxAge}). */
+  readonly attrs: string;
+  readonly flags: string;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -103,12 +106,19 @@ export function resolveCookie(name: string, options: CookieOptions = {}): Resolv
     secure,
     maxAge,
     tail: attrs + (maxAge !== undefined ? `; Max-Age=${maxAge}` : "") + flags,
+    attrs,
+    flags,
     clearTail: `${attrs}; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0${flags}`,
   };
 }
 
 export function serializeCookie(cookie: ResolvedCookie, value: string, secure: boolean): string {
   return `${cookie.name}=${value}${cookie.tail}${secure ? "; Secure" : ""}`;
+}
+
+/** {@link serializeCookie} with a session's own `Max-Age` (seconds) instead of `cookie.maxAge`. */
+export function serializeCookieMaxAge(cookie: ResolvedCookie, value: string, secure: boolean, maxAge: number): string {
+  return `${cookie.name}=${value}${cookie.attrs}; Max-Age=${maxAge}${cookie.flags}${secure ? "; Secure" : ""}`;
 }
 
 export function serializeClearCookie(cookie: ResolvedCookie, secure: boolean): string {

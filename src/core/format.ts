@@ -1,4 +1,5 @@
 import type { ResolvedCookie } from "./cookie.js";
+import { isLifetime } from "./lifetime.js";
 import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { sign, verify, type Verified } from "./signing.js";
 
@@ -100,7 +101,7 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
     },
     encode(meta, dataText, data, secure, key) {
       if (!writeLegacy) return native.encode(meta, dataText, data, secure, key);
-      const maxAge = ctx.cookie.maxAge;
+      const maxAge = meta.lifetime ?? ctx.cookie.maxAge;
       const o = ctx.cookieOptions;
       // The cookie object express-session rebuilds its Cookie from (it crashes without one).
       const cookie = {
@@ -134,5 +135,6 @@ function legacyMeta(value: unknown): RecordMeta | null {
   const meta: RecordMeta = { createdAt: v.createdAt, expiresAt: v.expiresAt, writtenAt: v.writtenAt };
   if (typeof v.owner === "string") meta.owner = v.owner;
   if (meta.owner !== undefined && typeof v.ownedAt === "number" && Number.isSafeInteger(v.ownedAt)) meta.ownedAt = v.ownedAt;
+  if (isLifetime(v.lifetime)) meta.lifetime = v.lifetime;
   return meta;
 }

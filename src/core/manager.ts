@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
 import { v4 as uuidv4 } from "uuid";
 import { bounded } from "./bounded.js";
-import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
+import { cookieValues, resolveCookie, serializeClearCookie, serializeCookie, serializeCookieMaxAge, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { scrubError, SessionConfigError, SessionError, SessionTooLargeError, StoreUnavailableError, UnsupportedOperationError } from "./errors.js";
 import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encryption.js";
 import { expressSessionCodec, nativeCodec, type Codec, type LoadedRecord, type ReadCookie } from "./format.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
+import { checkLifetime, lifetimeFromMs } from "./lifetime.js";
+import { SessionCookie } from "./session-cookie.js";
+import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
 import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, type SessionLimit } from "./owners.js";
@@ -125,6 +128,14 @@ export interface SessionOptions<D extends object = SessionData> {
    * session is created or its id changes. When a request carries the header, the cookie is ignored.
    */
   header?: HeaderCarrierOptions;
+  /**
+   * What taking the session off the request does (Express `req.session = null` or
+   * `delete req.session`, Koa `ctx.session = null`): `"destroy"` destroys it (logout); `"keep"`
+   * leaves the stored session as it was and writes nothing for this request (express-session's
+   * default meaning).
+   * @default "destroy"
+   */
+  unset?: "destroy" | "keep";
   /** @internal type carrier for `D`. */
   readonly __data?: D;
 }
@@ -191,6 +202,12 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 const COOKIE_SAFE_ID = /^[!#$%&'()*+\-/0-9:<=>?@A-Z[\]^_`a-z{|}~]{1,200}$/;
 const RESERVED: ReadonlySet<string> = new Set<ReservedKey | "__proto__" | "constructor" | "prototype">([
   "id",
+  "sessionId",
+  "isModified",
+  "setLifetime",
+  "cookie",
+  "maxAge",
+  "options",
   "isNew",
   "regenerate",
   "destroy",
@@ -257,6 +274,8 @@ interface State {
   viaHeader?: boolean;
   /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
   commitTrace?: CommitTraceContext | undefined;
+  /** `setLifetime` changed the lifetime in this request: a write keeps this request's, even over a concurrent one. */
+  lifetimeChanged?: boolean;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
   pending?: Promise<void> | undefined;
   readonly manager: SessionManager<never>;
@@ -281,8 +300,9 @@ function positiveInt(name: string, value: unknown, fallback: number, unit: "seco
 function withCallback(promise: Promise<void>, callback: SessionCallback | undefined): Promise<void> {
   if (typeof callback !== "function") return promise;
   // With a callback the caller may ignore the promise: it must not reject unobserved.
+  // `null` on success, as the peers and Node's callbacks pass it.
   return promise.then(
-    () => callback(),
+    () => callback(null),
     (err: unknown) => callback(err),
   );
 }
@@ -320,6 +340,31 @@ function regenerateArguments(first: unknown, second: unknown): [RegenerateReques
     return [{ keep: keep === undefined ? undefined : keys(keep), renewDeadline }, cb];
   }
   throw new TypeError(`[shared-session] ${usage}`);
+}
+
+/** Set or drop `meta.lifetime`. */
+function setLifetimeOf(meta: RecordMeta, lifetime: number | undefined): void {
+  if (lifetime === undefined) delete meta.lifetime;
+  else meta.lifetime = lifetime;
+}
+
+/** The cookie's configured attributes. */
+interface CookieAttributes {
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly httpOnly: boolean;
+  readonly sameSite: "lax" | "strict" | "none";
+}
+
+/** @internal What a session's `cookie` object reads: attributes, and its lifetime (seconds) with the expiry it gives now. */
+export interface SessionCookieFacts extends CookieAttributes {
+  readonly secure: boolean;
+  /** Seconds: the session's own lifetime, else `cookie.maxAge`; `undefined` for a browser-session cookie. */
+  readonly lifetime: number | undefined;
+  /** The lifetime is the session's own (`setLifetime`), not `cookie.maxAge`. */
+  readonly own: boolean;
+  /** Unix ms the cookie would expire if sent now (never past the absolute deadline). */
+  readonly expiresAt: number | undefined;
 }
 
 function clearData(session: object): void {
@@ -367,9 +412,13 @@ export class SessionManager<D extends object = SessionData> {
   readonly storeTimeout: number;
   readonly retryAfter: number;
   readonly onStoreError: "fail" | "continue";
+  /** The `unset` option: what taking the session off the request does. */
+  readonly unset: "destroy" | "keep";
 
   readonly #secrets: readonly string[];
   readonly #cookie: ResolvedCookie;
+  /** The cookie's attributes as configured, for `session.cookie`. */
+  readonly #cookieAttributes: CookieAttributes;
   readonly #genid: () => string;
   readonly #validateId: (id: string) => boolean;
   readonly #serializer: Serializer;
@@ -404,6 +453,8 @@ export class SessionManager<D extends object = SessionData> {
 
   constructor(options: SessionOptions<D>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("options are required: { store, secret }");
+    checkPeerOptions(options);
+    this.unset = options.unset ?? "destroy";
     const store = options.store;
     const methods = ["get", "create", "update", "touch", "destroy"] as const;
     if (typeof store !== "object" || store === null || methods.some((m) => typeof store[m] !== "function") || typeof store.capabilities !== "object") {
@@ -487,6 +538,12 @@ export class SessionManager<D extends object = SessionData> {
       absoluteTimeout: this.absoluteTimeout,
       retryAfter: this.retryAfter,
     });
+    this.#cookieAttributes = {
+      path: options.cookie?.path ?? "/",
+      domain: options.cookie?.domain,
+      httpOnly: options.cookie?.httpOnly !== false,
+      sameSite: options.cookie?.sameSite ?? "lax",
+    };
     const context = {
       secrets: this.#secrets,
       validateId: this.#validateId,
@@ -704,9 +761,11 @@ export class SessionManager<D extends object = SessionData> {
     this.#assignData(session, decoded.data, id);
     if (this.#refreshOnGet) {
       // The read reset the TTL to idleTimeout; in the last idleTimeout of its life that is past the deadline.
-      if (remainingMs < this.idleTimeout * 1000) {
+      // A session with its own lifetime gets that back (or what is left before the deadline).
+      const lifetime = decoded.meta.lifetime;
+      if (lifetime === undefined ? remainingMs < this.idleTimeout * 1000 : this.#ttl(decoded.meta, now) !== this.idleTimeout) {
         try {
-          await this.#store("touch", key, () => this.store.touch(key, Math.ceil(remainingMs / 1000)));
+          await this.#store("touch", key, () => this.store.touch(key, this.#ttl(decoded.meta, now)));
         } catch (err) {
           if (trace !== undefined) trace.outcome = "error";
           if (this.onStoreError === "continue" && err instanceof StoreUnavailableError) return this.#fresh(secure, false, true);
@@ -1095,13 +1154,49 @@ export class SessionManager<D extends object = SessionData> {
     clearData(session);
     if (!decoded || decoded.meta.expiresAt <= now) {
       this.#gone(state);
-      return;
+      // As the peers: the app learns that the session it holds no longer exists.
+      throw new SessionError("ERR_SESSION_GONE", "failed to load session: its record is gone (destroyed, regenerated or expired elsewhere); the request continues without it");
     }
     this.#assignData(session, decoded.data, id);
     state.meta = decoded.meta;
     state.loadedText = decoded.dataText;
     state.loadedRecord = raw;
     state.loadedVersion = found === null || typeof found === "string" ? undefined : found.version;
+  }
+
+  /** @internal {@link SessionApi.setLifetime}. */
+  setLifetimeSession(session: object, seconds: unknown): void {
+    const lifetime = checkLifetime(seconds);
+    const state = stateOf(session);
+    if (state.meta.lifetime === lifetime) return;
+    setLifetimeOf(state.meta, lifetime);
+    state.lifetimeChanged = true;
+    // Stored (and the cookie re-sent) at the end of the request; a new session only once it has data.
+    if (state.persisted) {
+      state.refresh = true;
+      state.sendCookie = true;
+    }
+  }
+
+  /** @internal What `session.cookie` shows: the cookie's attributes and this session's lifetime. */
+  cookieOf(session: object): SessionCookieFacts {
+    const state = stateOf(session);
+    const lifetime = state.meta.lifetime ?? this.#cookie.maxAge;
+    return {
+      ...this.#cookieAttributes,
+      secure: state.secure,
+      lifetime,
+      own: state.meta.lifetime !== undefined,
+      expiresAt: lifetime === undefined ? undefined : Math.min(Date.now() + lifetime * 1000, state.meta.expiresAt),
+    };
+  }
+
+  /** @internal Whether `commit` would write the session's data (changed since loaded, or new with data). */
+  isModifiedSession(session: object): boolean {
+    const state = stateOf(session);
+    if (state.disabled) return false;
+    const dataText = this.#serializer.stringify({ ...session } as Record<string, unknown>);
+    return state.persisted ? dataText !== state.loadedText : dataText !== this.#emptyText || state.forceSave;
   }
 
   /** @internal */
@@ -1201,7 +1296,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #ttl(meta: RecordMeta, now: number): number {
-    return Math.min(this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
+    return Math.min(meta.lifetime ?? this.idleTimeout, Math.ceil((meta.expiresAt - now) / 1000));
   }
 
   #encode(meta: RecordMeta, dataText: string, data: Record<string, unknown>, secure: boolean, key: string): string {
@@ -1267,6 +1362,7 @@ export class SessionManager<D extends object = SessionData> {
       const ownedAt = owner === base.owner ? base.ownedAt : now;
       if (ownedAt !== undefined) meta.ownedAt = ownedAt;
     }
+    if (base.lifetime !== undefined) meta.lifetime = base.lifetime;
     return meta;
   }
 
@@ -1358,10 +1454,11 @@ export class SessionManager<D extends object = SessionData> {
         const owner = this.#ownerOf(merged);
         if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
         meta = this.#meta(current.meta, Date.now(), owner);
+        if (state.lifetimeChanged === true) setLifetimeOf(meta, state.meta.lifetime);
         record = this.#encode(meta, dataText, merged, state.secure, key);
         clearData(session);
         this.#assignData(session, merged, id);
-        if (dataText === current.dataText) {
+        if (dataText === current.dataText && (state.lifetimeChanged !== true || current.meta.lifetime === meta.lifetime)) {
           this.#written(state, current.meta, dataText, conflict.record, conflict.version);
           return false;
         }
@@ -1420,12 +1517,16 @@ export class SessionManager<D extends object = SessionData> {
     if (!state.persisted || state.id === null) {
       return state.clearCookie ? serializeClearCookie(this.#cookie, state.secure) : undefined;
     }
+    const lifetime = state.meta.lifetime;
     const resend =
       state.sendCookie ||
-      (this.#cookie.maxAge !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
+      ((lifetime ?? this.#cookie.maxAge) !== undefined && (wrote || Date.now() - state.loadedWrittenAt >= this.touchAfter * 1000));
     if (!resend) return undefined;
     state.sendCookie = false;
-    return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
+    if (lifetime === undefined) return serializeCookie(this.#cookie, this.#codec.writeCookie(state.id), state.secure);
+    // The session's own lifetime, never past its absolute deadline.
+    const maxAge = Math.max(1, Math.min(lifetime, Math.ceil((state.meta.expiresAt - Date.now()) / 1000)));
+    return serializeCookieMaxAge(this.#cookie, this.#codec.writeCookie(state.id), state.secure, maxAge);
   }
 
   /** The store key of a session id: a keyed hash of it, or the id itself with `compat: "express-session"`. */
@@ -1559,6 +1660,12 @@ class SessionImpl {
   }
 }
 
+/** `session.cookie`: a view on the session's cookie facts and lifetime. */
+function sessionCookie(session: object): SessionCookie {
+  const manager = stateOf(session).manager;
+  return new SessionCookie({ facts: () => manager.cookieOf(session), setLifetime: (seconds) => manager.setLifetimeSession(session, seconds ?? null) });
+}
+
 function stateOf(session: object): State {
   const state = SessionImpl.of(session);
   if (state === undefined) throw new TypeError("[shared-session] not a session of this library");
@@ -1566,18 +1673,19 @@ function stateOf(session: object): State {
 }
 
 /**
- * The session class: methods and `id`/`isNew` live on a prototype with no `Object.prototype` behind
- * it and cannot be overwritten (assignment throws in strict code), so data can never shadow them;
- * the data are the instance's own enumerable properties.
+ * The session class: methods and `id`/`isNew` live on a prototype that cannot be overwritten
+ * (assignment throws in strict code), so data can never shadow them; the data are the instance's
+ * own enumerable properties. `Object.prototype` is behind it, so the session behaves as a plain
+ * object (`String(session)`, `session.hasOwnProperty(k)`), but its `__proto__` setter is shadowed:
+ * data named `__proto__` (`Object.assign(session, JSON.parse(body))`) can never swap the prototype.
  */
 defineSessionMethods();
 
 function defineSessionMethods(): void {
   type D = Record<string, unknown>;
-  // The class's own prototype, emptied: no constructor, nothing from Object.prototype behind it.
+  // The class's own prototype: no constructor of its own (`constructor` is reserved), Object.prototype behind it.
   const proto = SessionImpl.prototype as unknown as Record<string, unknown>;
   Reflect.deleteProperty(proto, "constructor");
-  Object.setPrototypeOf(proto, null);
   const m = (self: object) => stateOf(self).manager as unknown as SessionManager<D>;
   const methods: Record<string, PropertyDescriptor> = {
     id: {
@@ -1588,6 +1696,56 @@ function defineSessionMethods(): void {
     isNew: {
       get(this: object) {
         return stateOf(this).isNew;
+      },
+    },
+    sessionId: {
+      get(this: object) {
+        return m(this).sessionId(this);
+      },
+    },
+    isModified: {
+      value: function (this: object) {
+        return m(this).isModifiedSession(this);
+      },
+    },
+    setLifetime: {
+      value: function (this: object, seconds: number | null) {
+        m(this).setLifetimeSession(this, seconds);
+      },
+    },
+    cookie: {
+      get(this: object) {
+        return sessionCookie(this);
+      },
+    },
+    // koa-session's `ctx.session.maxAge = ms` ("session": the default).
+    maxAge: {
+      get(this: object) {
+        const { lifetime } = m(this).cookieOf(this);
+        return lifetime === undefined ? undefined : lifetime * 1000;
+      },
+      set(this: object, ms: unknown) {
+        m(this).setLifetimeSession(this, lifetimeFromMs(ms, "session.maxAge") ?? null);
+      },
+    },
+    // @fastify/session's `request.session.options({ maxAge })` (milliseconds).
+    options: {
+      value: function (this: object, opts: unknown) {
+        if (typeof opts !== "object" || opts === null) throw new TypeError("[shared-session] session.options() takes { maxAge } (milliseconds)");
+        const { maxAge, ...rest } = opts as Record<string, unknown>;
+        const other = Object.keys(rest);
+        if (other.length > 0) {
+          throw new TypeError(`[shared-session] session.options() sets only maxAge (the session's lifetime); ${JSON.stringify(other[0])} is a cookie option for every session`);
+        }
+        m(this).setLifetimeSession(this, lifetimeFromMs(maxAge, "options({ maxAge })") ?? null);
+      },
+    },
+    ["__proto__"]: {
+      get(this: object) {
+        return Object.getPrototypeOf(this) as unknown;
+      },
+      set() {
+        throw new TypeError("[shared-session] \"__proto__\" is reserved and cannot be session data");
       },
     },
     regenerate: {

@@ -5,10 +5,13 @@
  *
  * Line one is JSON metadata: format version, creation time, the absolute deadline that nothing
  * extends, and the time of the last write (all Unix milliseconds), plus `owner` when an owner
- * index is in use. Everything after the first newline is the session data as the serializer wrote
+ * index is in use and `lifetime` (seconds) when the session has its own ({@link isLifetime}; records
+ * without it, as every record written before it existed, use the manager's `idleTimeout`). Everything after the first newline is the session data as the serializer wrote
  * it (JSON by default). Keeping the data apart lets change detection compare the data text as
  * loaded with the text about to be written, without re-serializing on read.
  */
+import { isLifetime } from "./lifetime.js";
+
 export const RECORD_VERSION = 1;
 
 export interface RecordMeta {
@@ -18,6 +21,8 @@ export interface RecordMeta {
   owner?: string;
   /** When `owner` was set (Unix ms), for revocation marks ("sessions owned before T are revoked"). */
   ownedAt?: number;
+  /** The session's own lifetime in seconds ("remember me"): its store TTL and cookie `Max-Age`. */
+  lifetime?: number;
 }
 
 /** How session data becomes text and back. `parse` may throw on bad input; the core catches it. */
@@ -43,11 +48,12 @@ export const jsonSerializer: Serializer = {
 };
 
 export function encodeRecord(meta: RecordMeta, dataText: string): string {
-  const head =
+  let head =
     meta.owner === undefined
-      ? `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt}}`
-      : `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt},"owner":${JSON.stringify(meta.owner)}${meta.ownedAt === undefined ? "" : `,"ownedAt":${meta.ownedAt}`}}`;
-  return `${head}\n${dataText}`;
+      ? `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt}`
+      : `{"v":1,"createdAt":${meta.createdAt},"expiresAt":${meta.expiresAt},"writtenAt":${meta.writtenAt},"owner":${JSON.stringify(meta.owner)}${meta.ownedAt === undefined ? "" : `,"ownedAt":${meta.ownedAt}`}`;
+  if (meta.lifetime !== undefined) head += `,"lifetime":${meta.lifetime}`;
+  return `${head}}\n${dataText}`;
 }
 
 export interface DecodedRecord {
@@ -76,6 +82,10 @@ export function decodeRecord(raw: string): DecodedRecord | null {
   const meta: RecordMeta = { createdAt: h.createdAt, expiresAt: h.expiresAt, writtenAt: h.writtenAt };
   if (typeof h.owner === "string") meta.owner = h.owner;
   if (meta.owner !== undefined && isTime(h.ownedAt)) meta.ownedAt = h.ownedAt;
+  if (h.lifetime !== undefined) {
+    if (!isLifetime(h.lifetime)) return null;
+    meta.lifetime = h.lifetime;
+  }
   return { meta, dataText: raw.slice(nl + 1) };
 }
 

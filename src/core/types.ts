@@ -6,9 +6,43 @@ import type { SessionData } from "../index.js";
 export type { SessionData };
 
 /** Names that belong to the session API; data can never use them. */
-export type ReservedKey = "id" | "isNew" | "regenerate" | "destroy" | "save" | "reload" | "touch" | "get" | "set";
+export type ReservedKey =
+  | "id"
+  | "sessionId"
+  | "isNew"
+  | "isModified"
+  | "regenerate"
+  | "destroy"
+  | "save"
+  | "reload"
+  | "touch"
+  | "get"
+  | "set"
+  | "setLifetime"
+  | "cookie"
+  | "maxAge"
+  | "options";
 
-/** Node-style callback accepted by every async session method, for express-session style handlers. */
+/**
+ * `session.cookie` (express-session's and @fastify/session's): the cookie's attributes, read from
+ * the options and the request. Writing `maxAge` (milliseconds) or `expires` (a date) sets the
+ * session's own lifetime, as {@link SessionApi.setLifetime} does; `null` goes back to the default.
+ */
+export interface SessionCookieView {
+  /** Milliseconds until the cookie expires; `null` for a browser-session cookie. */
+  maxAge: number | null;
+  /** When the cookie expires; `null` for a browser-session cookie. */
+  expires: Date | null;
+  /** The lifetime in milliseconds (the session's own, else `cookie.maxAge`); `null` for a browser-session cookie. */
+  readonly originalMaxAge: number | null;
+  readonly secure: boolean;
+  readonly httpOnly: boolean;
+  readonly path: string;
+  readonly domain: string | undefined;
+  readonly sameSite: "lax" | "strict" | "none";
+}
+
+/** Node-style callback accepted by every async session method, for express-session style handlers: `null` on success. */
 export type SessionCallback = (err?: unknown) => void;
 
 /** Keys of `D` usable as session data. */
@@ -31,6 +65,8 @@ export interface RegenerateOptions<D extends object = SessionData> {
 export interface SessionApi<D extends object = SessionData> {
   /** The session id. Changes on `regenerate()` and `destroy()`. */
   readonly id: string;
+  /** The same as {@link SessionApi.id} (@fastify/session's name). */
+  readonly sessionId: string;
   /** `true` until the session was loaded from the store (a session created in this request stays new). */
   readonly isNew: boolean;
   /**
@@ -50,8 +86,28 @@ export interface SessionApi<D extends object = SessionData> {
   destroy(callback?: SessionCallback): Promise<void>;
   /** Write now instead of at the end of the request (a new session is stored even when empty). */
   save(callback?: SessionCallback): Promise<void>;
-  /** Replace the data with what the store holds now. */
+  /**
+   * Replace the data with what the store holds now. Rejects (the callback gets the error) with a
+   * `SessionError` of code `ERR_SESSION_GONE` when the record is gone (destroyed, regenerated or
+   * expired elsewhere); the request then continues without a session, as the peers do.
+   */
   reload(callback?: SessionCallback): Promise<void>;
+  /** Whether the data changed since the session was loaded (a new session: whether it has data or must be saved). */
+  isModified(): boolean;
+  /**
+   * Give this session its own lifetime ("remember me"), in seconds: the store keeps it that long
+   * since its last use (instead of `idleTimeout`) and its cookie gets that `Max-Age` (instead of
+   * `cookie.maxAge`), never past the absolute deadline (`absoluteTimeout`: raise it for a long
+   * remember-me). Stored with the session, so every process honours it; `null` goes back to the
+   * defaults. `regenerate()` starts over with the defaults. Over 400 days is refused.
+   */
+  setLifetime(seconds: number | null): void;
+  /** The cookie's attributes; `cookie.maxAge = ms` / `cookie.expires = date` set the lifetime (express-session, @fastify/session). */
+  readonly cookie: SessionCookieView;
+  /** koa-session's `ctx.session.maxAge`: the lifetime in milliseconds (`undefined`: the default); setting it sets the lifetime (`"session"`: the default). */
+  maxAge: number | "session" | undefined;
+  /** @fastify/session's `request.session.options({ maxAge })`: sets the lifetime in milliseconds. */
+  options(options: { maxAge?: number | null }): void;
   /** Reset the idle timeout now. */
   touch(callback?: SessionCallback): Promise<void>;
   /** Read a data key. */

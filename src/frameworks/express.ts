@@ -14,6 +14,8 @@ declare global {
        * Set by `expressSession()`; absent on routes it does not cover.
        */
       session: Session;
+      /** The session's id, `req.session.id` (express-session's name); read-only. */
+      readonly sessionID: string;
     }
   }
 }
@@ -178,8 +180,27 @@ function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<
   }
 }
 
+/** Request prototypes that have `sessionID`. */
+const withSessionID = new WeakSet<object>();
+
+/** express-session's `req.sessionID`: a getter on the app's request prototype, defined once, reading `req.session.id`. */
+function defineSessionID(req: Request): void {
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (proto === null || withSessionID.has(proto)) return;
+  withSessionID.add(proto);
+  if (Object.hasOwn(proto, "sessionID")) return;
+  Object.defineProperty(proto, "sessionID", {
+    get(this: Request): string | undefined {
+      return (this.session as Session | null | undefined)?.id;
+    },
+    configurable: true,
+    enumerable: false,
+  });
+}
+
 function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
   req.session = session;
+  defineSessionID(req);
   const own = res as unknown as Methods;
   const installed = interceptorsFor(res);
   if (installed !== undefined && own.end === installed.methods.end && own.write === installed.methods.write && own.writeHead === installed.methods.writeHead && own.flushHeaders === installed.methods.flushHeaders) {
@@ -305,14 +326,23 @@ interface Committed {
 
 /** Every session on the request committed: what to add to the head, now or once written. */
 function commitAll(hold: Hold): Committed | Promise<Committed> {
-  const first = hold.manager.commitNow(hold.session as never);
+  // `req.session = null` / `delete req.session` unsets the session the request had last (the `unset` option).
+  const unset = hold.req.session == null ? (hold.others?.[hold.others.length - 1] ?? hold) : undefined;
+  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.session as never));
+  const first = commit(hold);
   if (hold.others === undefined) return first;
-  const all = [first, ...hold.others.map((o) => o.manager.commitNow(o.session as never))];
+  const all = [first, ...hold.others.map(commit)];
   const merged = (results: readonly CommitResult[]): Committed => {
     const values = results.flatMap((r) => (r.setCookie === undefined ? [] : [r.setCookie]));
     return { setCookie: values.length === 0 ? undefined : values, setHeader: results.find((r) => r.setHeader !== undefined)?.setHeader };
   };
   return all.some((r) => r instanceof Promise) ? Promise.all(all).then(merged) : merged(all as CommitResult[]);
+}
+
+/** A session the app took off the request: destroyed (`unset: "destroy"`), or left as stored and nothing sent (`"keep"`). */
+function commitUnset(c: Covered): CommitResult | Promise<CommitResult> {
+  if (c.manager.unset === "keep") return { setCookie: undefined };
+  return c.session.destroy().then(() => c.manager.commitNow(c.session as never));
 }
 
 /**

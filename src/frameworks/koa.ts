@@ -23,8 +23,19 @@ declare module "koa" {
 /** The middleware, carrying the manager it uses (for `listSessions`, `destroyOwnerSessions`, `on`). */
 export type KoaSessionMiddleware<D extends object = SessionData> = Middleware & { readonly manager: SessionManager<D> };
 
-/** Options of {@link koaSession}: the core's options, nothing Koa-specific. */
-export type KoaSessionOptions<D extends object = SessionData> = SessionOptions<D>;
+/** Options of {@link koaSession}: the core's options, plus koa-session's two hooks. */
+export interface KoaSessionOptions<D extends object = SessionData> extends SessionOptions<D> {
+  /**
+   * koa-session's `valid(ctx, data)`: called with a loaded session's data; `false` means the session
+   * is not to be used: it is regenerated (its record deleted, a new id, empty data) before the app runs.
+   */
+  valid?: (ctx: Context, data: Readonly<Partial<D>>) => boolean;
+  /**
+   * koa-session's `beforeSave(ctx, session)`: called after the app, before the session is committed
+   * (not after `ctx.session = null`). May change the session; may return a promise.
+   */
+  beforeSave?: (ctx: Context, session: Session<D>) => unknown;
+}
 
 const STATE = Symbol("shared-session.koa.state");
 
@@ -90,7 +101,10 @@ const SESSION_PROPERTY: PropertyDescriptor = {
  * });
  */
 export function koaSession<D extends object = SessionData>(options: KoaSessionOptions<D>): KoaSessionMiddleware<D> {
-  const manager = createSessionManager<D>(options);
+  const { valid, beforeSave, ...core } = (options ?? {}) as KoaSessionOptions<D>;
+  if (valid !== undefined && typeof valid !== "function") throw new SessionConfigError("valid must be a function (ctx, data) => boolean");
+  if (beforeSave !== undefined && typeof beforeSave !== "function") throw new SessionConfigError("beforeSave must be a function (ctx, session)");
+  const manager = createSessionManager<D>(options === null || typeof options !== "object" ? options : core);
   // This instance's mark: mounted twice it loads once; another instance does its own job.
   const loadedHere = Symbol("shared-session.koa.loaded");
   return Object.assign(sharedSession, { manager });
@@ -112,6 +126,8 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       // No promise to wait for when the request needs no store read (no cookie, or a rejected one).
       const loaded = manager.loadNow(ctx.get("Cookie"), { secure: ctx.secure, header: manager.headerName && ctx.get(manager.headerName) });
       session = (loaded instanceof Promise ? await loaded : loaded) as unknown as Session;
+      // koa-session's `valid`: a loaded session it refuses is not used.
+      if (valid !== undefined && !session.isNew && valid(ctx, { ...session } as unknown as Partial<D>) === false) await session.regenerate();
     } catch (err) {
       if (err instanceof StoreUnavailableError) ctx.set("Retry-After", String(err.retryAfter));
       throw err;
@@ -132,13 +148,16 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       downstreamError = err;
     }
     try {
-      if (state.destroyAtEnd) {
+      if (beforeSave !== undefined && !state.destroyAtEnd) await beforeSave(ctx, session as unknown as Session<D>);
+      if (state.destroyAtEnd && manager.unset === "keep") {
+        // `unset: "keep"`: the stored session stays as it was; nothing is written for this request.
+      } else if (state.destroyAtEnd) {
         // What the app put in after `= null` becomes a new session under a new id.
         const after = { ...session };
         await session.destroy();
         Object.assign(session, after);
       }
-      const committed = manager.commitNow(session as never);
+      const committed = state.destroyAtEnd && manager.unset === "keep" ? { setCookie: undefined } : manager.commitNow(session as never);
       const { setCookie, setHeader } = committed instanceof Promise ? await committed : committed;
       if (setCookie !== undefined && !ctx.headerSent) {
         ctx.append("Set-Cookie", setCookie);

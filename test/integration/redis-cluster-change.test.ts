@@ -244,7 +244,14 @@ describe("RedisStore on a 3-master Cluster with replicas, under steady traffic",
     // The slots that hold sessions right now go first, so that live session keys move (with 16 users, a
     // random 1,000 slots hold none of them about a third of the time).
     const ownSlots = [...owners].filter(([, port]) => port === first.port).map(([slot]) => slot);
-    const keys = (await admin(first).keys("*")) as string[];
+    // Wait (bounded) until the traffic has stored sessions there: on a loaded machine its first logins
+    // can take longer than the half second above.
+    let keys: string[] = [];
+    for (let waited = 0; keys.length < 3 && waited < 15_000; waited += 100) {
+      keys = (await admin(first).keys("*")) as string[];
+      if (keys.length < 3) await sleep(100);
+    }
+    expect(keys.length, "sessions stored on the first master before its slots move").toBeGreaterThan(0);
     const busy = new Set(await Promise.all(keys.map(async (key) => Number(await admin(first).call("CLUSTER", "KEYSLOT", key)))));
     const slots = [...ownSlots.filter((slot) => busy.has(slot)), ...ownSlots.filter((slot) => !busy.has(slot))].slice(0, 1_000);
     expect(slots).toHaveLength(1_000);

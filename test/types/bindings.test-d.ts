@@ -71,7 +71,7 @@ describe("koa: ctx.session", () => {
     });
     expectTypeOf<Context["session"]>().toEqualTypeOf<Session>();
     expectTypeOf<ParameterizedContext["session"]>().toEqualTypeOf<Session>();
-    expectTypeOf<KoaSessionOptions>().toEqualTypeOf<SessionOptions>();
+    expectTypeOf<KoaSessionOptions>().toMatchTypeOf<SessionOptions>();
   });
 
   it("accepts null (destroy) or data, nothing else", () => {

@@ -459,12 +459,12 @@ describe("regenerate, destroy, save, reload, touch", () => {
       expect(s.userId).toBe(2);
     });
   });
-  it("reload of a session destroyed meanwhile leaves the request without it", async () => {
+  it("reload of a session destroyed meanwhile rejects with ERR_SESSION_GONE and leaves the request without it", async () => {
     const { store, login, request } = setup();
     const { cookie, id } = await login(1);
     const { setCookie } = await request(cookie, async (s) => {
       await store.inner.destroy(storeKey(id));
-      await s.reload();
+      await expect(s.reload()).rejects.toMatchObject({ code: "ERR_SESSION_GONE" });
       expect(s.userId).toBeUndefined();
     });
     expect(setCookie).toMatch(/Max-Age=0/);
@@ -483,7 +483,7 @@ describe("regenerate, destroy, save, reload, touch", () => {
     const { cookie } = await login();
     await request(cookie, async (s) => {
       const err = await new Promise((resolve) => s.regenerate(resolve));
-      expect(err).toBeUndefined();
+      expect(err).toBeNull(); // null on success, as the peers pass it
       const saved = await new Promise((resolve) => s.save((e) => resolve(e ?? "ok")));
       expect(saved).toBe("ok");
     });
@@ -528,10 +528,12 @@ describe("session data is safe", () => {
       expect("userId" in s).toBe(false);
     });
   });
-  it("setting __proto__ on a session is stored as data and dropped on load, never changing prototypes", async () => {
+  it("setting __proto__ on a session is refused with a TypeError, never changing prototypes", async () => {
     const { request } = setup();
     const { setCookie } = await request(undefined, (s) => {
-      (s as unknown as Record<string, unknown>)["__proto__"] = { polluted: true };
+      expect(() => ((s as unknown as Record<string, unknown>)["__proto__"] = { polluted: true })).toThrow(TypeError);
+      expect(() => Object.assign(s, JSON.parse('{"__proto__":{"polluted":true}}') as object)).toThrow(TypeError);
+      expect((s as unknown as Record<string, unknown>).polluted).toBeUndefined();
       s.userId = 1;
     });
     const { session } = await request(cookiePair(setCookie));
