@@ -14,10 +14,10 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
 import { closeSharedBrowser, newContext, onlyCookie, sharedBrowser } from "./support/browser.js";
-import { EXAMPLES, startExamples, type ExampleName, type RunningExample } from "./support/example.js";
+import { E2E_SECRET, EXAMPLES, startExamples, type ExampleName, type RunningExample } from "./support/example.js";
 import { documentCookie, logIn, parseSetCookie, sessionIdOf, submit, view, writeDocumentCookies, type View } from "./support/page.js";
 import { startProxy, type RunningProxy } from "./support/proxy.js";
-import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
+import { storeKeysFor } from "../helpers/store-keys.js";
 
 /** The README's screenshots are replaced only when asked (UPDATE_SCREENSHOTS=1); otherwise they go to a scratch folder. */
 const SCREENSHOTS =
@@ -89,7 +89,7 @@ describe.each(names)("examples/%s.mjs in Chromium over HTTP", (name) => {
     expect(await context!.cookies()).toHaveLength(1);
 
     // The session is in Redis under the keyed hash of the id the cookie carries, with a TTL.
-    const key = `sess:${storeKeysFor(EXAMPLES_SECRET)(sessionIdOf(cookie.value))}`;
+    const key = `sess:${storeKeysFor(E2E_SECRET)(sessionIdOf(cookie.value))}`;
     expect(await redis.exists(key)).toBe(1);
     expect(await redis.ttl(key)).toBeGreaterThan(0);
 

@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+/** The secret the browser tests start the examples with (SESSION_SECRET). */
+export const E2E_SECRET = "e2e-secret-that-is-at-least-32-characters-long";
+
 /** The examples, by file name, with the name each puts in its page title. */
 export const EXAMPLES = {
   "node-http": "node:http",
@@ -84,7 +87,7 @@ export function startExample(name: ExampleName, settings: ExampleSettings): Prom
     REDIS_URL: settings.redisUrl,
     PORT: "0",
     HOST: "127.0.0.1",
-    SESSION_SECRET: "e2e-secret-that-is-at-least-32-characters-long",
+    SESSION_SECRET: E2E_SECRET,
   };
   if (settings.trustProxy === true) env.TRUST_PROXY = "1";
   if (settings.cookieName !== undefined) env.SESSION_COOKIE_NAME = settings.cookieName;
