@@ -1067,13 +1067,16 @@ export class SessionManager<D extends object = SessionData> {
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
   async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
     if (owner === undefined || !this.#indexed) return;
-    if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, this.#keyOf(id), expiresAt);
-    await this.#store("owners.add", this.#keyOf(id), () => this.store.owners!.add(owner, this.#keyOf(id), expiresAt));
+    const key = this.#keyOf(id);
+    if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, key, expiresAt);
+    await this.#store("owners.add", key, () => this.store.owners!.add(owner, key, expiresAt));
   }
 
   /** Drop `id` from a previous owner's index after the record stopped naming it. */
   async #unindexOwner(id: string, previous: string | undefined, now: string | undefined): Promise<void> {
-    if (previous !== undefined && previous !== now && this.#indexed) await this.#store("owners.remove", this.#keyOf(id), () => this.store.owners!.remove(previous, this.#keyOf(id)));
+    if (previous === undefined || previous === now || !this.#indexed) return;
+    const key = this.#keyOf(id);
+    await this.#store("owners.remove", key, () => this.store.owners!.remove(previous, key));
   }
 
   // ---- session methods (called through the session object) ----
@@ -1338,7 +1341,7 @@ export class SessionManager<D extends object = SessionData> {
     const record = this.#encode(meta, dataText, data, state.secure, key);
     if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, dataText, record, meta, latest));
+      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest));
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return this.#ownerChecked(session, state, previousOwner, wrote);
     }
@@ -1426,9 +1429,8 @@ export class SessionManager<D extends object = SessionData> {
    * request changed onto the current record and retry, after a random pause that grows with each
    * conflict (full jitter), so that writers in several processes stop colliding.
    */
-  async #compareAndSet(session: Session<D>, state: State, dataText: string, record: string, meta: RecordMeta, latest: Written | null = null): Promise<boolean> {
+  async #compareAndSet(session: Session<D>, state: State, key: string, dataText: string, record: string, meta: RecordMeta, latest: Written | null = null): Promise<boolean> {
     const id = state.id!;
-    const key = this.#keyOf(id);
     const cas = this.store.compareAndSet!.bind(this.store);
     let expected = state.loadedRecord!;
     // The store's version of `expected`, when it keeps them: lets it write without reading first.
