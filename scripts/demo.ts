@@ -10,7 +10,7 @@
  * Run after `npm ci`: `npm run demo` (builds the package first; the examples import the build).
  */
 import { Redis } from "ioredis";
-import { AppProcess, Browser, type WhoAmI } from "../test/integration/app-process.js";
+import { AppProcess, Browser, type WhoAmI } from "../test/helpers/app-process.js";
 import { INSTALL_HINT, chooseLauncher, launcherFor } from "../test/services/resolve.js";
 import { startRedisOn } from "../test/services/topology.js";
 import type { RedisHandle } from "../test/services/types.js";

@@ -15,7 +15,7 @@ import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { SessionOptions } from "../../src/index.js";
 import { expressModule, koaModule, listen, type RunningApp } from "../helpers/framework-apps.js";
-import { cookieOf, pause, redisArea, send, watchProcess, type ProcessWatch, type RedisArea } from "./answers-support.js";
+import { cookieOf, pause, redisArea, send, watchProcess, type ProcessWatch, type RedisArea } from "../helpers/answers.js";
 
 const SECRET = "answers-regression-secret-of-32-chars!";
 

@@ -15,7 +15,7 @@ import { MemoryStore } from "../../src/testing/index.js";
 import { expressApp } from "../helpers/framework-apps.js";
 import { cookieHeader, request, sessionCookie, idOf } from "../helpers/http.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawRedis, storedRecord, tracked } from "./redis-helpers.js";
+import { closeClients, rawRedis, storedRecord, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const KEY1 = randomBytes(32).toString("base64");

@@ -6,8 +6,8 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { services } from "../services/index.js";
-import { AppProcess, Browser, EXAMPLES, ensureBuilt, type ExampleName } from "./app-process.js";
-import { holdersOf } from "./memcached-support.js";
+import { AppProcess, Browser, EXAMPLES, ensureBuilt, type ExampleName } from "../helpers/app-process.js";
+import { holdersOf } from "../helpers/memcached-servers.js";
 import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
 
 /** Store keys of the example apps, which sign with their default secret. */

@@ -21,8 +21,8 @@ import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express.js";
 import type { Session } from "../../src/index.js";
 import { startRedis, type RedisHandle } from "../services/index.js";
-import { AppProcess, Browser, type Reply } from "./app-process.js";
-import { closeClients, rawRedis, serverTtl, storedRecord, tracked } from "./redis-helpers.js";
+import { AppProcess, Browser, type Reply } from "../helpers/app-process.js";
+import { closeClients, rawRedis, serverTtl, storedRecord, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "the-secret-both-apps-share-at-least-32-characters";
 /** Where our apps keep a session once it is ours (step 2 on): the hashed key of its id. */

@@ -11,7 +11,7 @@ import { MemoryStore } from "../../src/testing/index.js";
 import { FRAMEWORKS, type RunningApp } from "../helpers/framework-apps.js";
 import { cookieHeader, idOf, request, sessionCookie, type HttpResponse } from "../helpers/http.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawRedis, tracked } from "./redis-helpers.js";
+import { closeClients, rawRedis, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const OLD = "an-older-secret-that-is-at-least-32-characters";

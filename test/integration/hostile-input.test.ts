@@ -20,7 +20,7 @@ import type { SessionOptions } from "../../src/index.js";
 import type { InstrumentedStore } from "../helpers/instrumented-store.js";
 import { redisBackend, type Backend } from "../helpers/session-backends.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
-import { BIG, FRAMEWORKS, idOfValue, raw, sid, startApp, type App, type Data } from "./failure-support.js";
+import { BIG, FRAMEWORKS, idOfValue, raw, sid, startApp, type App, type Data } from "../helpers/failure-apps.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
 const RETIRED = "a-retired-secret-that-is-32-chars-long!";

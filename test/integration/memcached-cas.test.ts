@@ -11,7 +11,7 @@ import { storeKeysFor } from "../helpers/store-keys.js";
 import { createMemcachedClient, MemcachedStore, MemcachedStoreError, type MemjsClientLike, type MemjsResponse } from "../../adapters/memcached.js";
 import { createSessionManager, decodeRecord, SessionConfigError, type SessionManager } from "../../src/index.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { countCommands, dedicatedMemcached, ttlOnServers } from "./memcached-support.js";
+import { countCommands, dedicatedMemcached, ttlOnServers } from "../helpers/memcached-servers.js";
 
 const SECRET = "a-memcached-cas-test-secret-of-32-chars-or-more";
 const keyOf = storeKeysFor(SECRET);

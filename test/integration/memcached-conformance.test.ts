@@ -2,7 +2,7 @@ import type memjs from "memjs";
 import { createMemcachedClient, MemcachedStore } from "../../adapters/memcached.js";
 import { runStoreConformance } from "../../src/testing/conformance.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { ttlOnServers } from "./memcached-support.js";
+import { ttlOnServers } from "../helpers/memcached-servers.js";
 
 const clients = new WeakMap<MemcachedStore, memjs.Client>();
 

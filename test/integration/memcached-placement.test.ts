@@ -9,7 +9,7 @@ import { MemcachedStore, createMemcachedClient, type MemcachedClientOptions } fr
 import { KetamaContinuum } from "../../adapters/memcached/ketama.js";
 import { createSessionManager } from "../../src/index.js";
 import { startMemcached, type MemcachedHandle } from "../services/index.js";
-import { holdersOf } from "./memcached-support.js";
+import { holdersOf } from "../helpers/memcached-servers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const SESSIONS = 1_000;

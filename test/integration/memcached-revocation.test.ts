@@ -9,7 +9,7 @@ import { MemcachedStore } from "../../adapters/memcached.js";
 import { revocationKey } from "../../src/core/owners.js";
 import { createSessionManager, UnsupportedOperationError, type SessionManager } from "../../src/index.js";
 import { uniquePrefix } from "../services/index.js";
-import { countCommands, dedicatedMemcached } from "./memcached-support.js";
+import { countCommands, dedicatedMemcached } from "../helpers/memcached-servers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 type Data = { userId?: string; n?: number };

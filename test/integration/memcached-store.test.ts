@@ -14,7 +14,7 @@ import {
 import { createSessionManager, SessionConfigError, StoreUnavailableError, UnsupportedOperationError, type SessionManager, type SessionStore } from "../../src/index.js";
 import { services, startMemcached, uniquePrefix, type MemcachedHandle } from "../services/index.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
-import { countCommands, dedicatedMemcached, holdersOf, serverTtl, ttlOnServers } from "./memcached-support.js";
+import { countCommands, dedicatedMemcached, holdersOf, serverTtl, ttlOnServers } from "../helpers/memcached-servers.js";
 
 const SECRET = "a-memcached-test-secret-of-at-least-32-chars";
 const keyOf = storeKeysFor(SECRET);

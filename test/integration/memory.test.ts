@@ -8,7 +8,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startRedis, type RedisHandle } from "../services/index.js";
-import { AppProcess, Browser, ensureBuilt, inParallel } from "./app-process.js";
+import { AppProcess, Browser, ensureBuilt, inParallel } from "../helpers/app-process.js";
 
 const FIRST = 1_000;
 const MIDDLE = 10_000;

@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLES_SECRET, storeKeysFor } from "../helpers/store-keys.js";
 import { services } from "../services/index.js";
-import { AppProcess, ensureBuilt } from "./app-process.js";
+import { AppProcess, ensureBuilt } from "../helpers/app-process.js";
 
 const keyOf = storeKeysFor(EXAMPLES_SECRET);
 const NEST_APPS = ["nestjs-express", "nestjs-fastify"] as const;

@@ -11,8 +11,8 @@ import { RedisStore, RedisStoreError } from "../../adapters/redis.js";
 import { SessionConfigError, createSessionManager, type SessionLogEntry } from "../../src/index.js";
 import { services, startRedis, uniquePrefix } from "../services/index.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
-import { FRAMEWORKS, idOfValue, raw, sid, startApp } from "./failure-support.js";
-import { closeClients, rawRedis, serverTtl } from "./redis-helpers.js";
+import { FRAMEWORKS, idOfValue, raw, sid, startApp } from "../helpers/failure-apps.js";
+import { closeClients, rawRedis, serverTtl } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const keyOf = storeKeysFor(SECRET);

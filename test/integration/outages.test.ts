@@ -31,7 +31,7 @@ import {
   type RedisSentinelHandle,
 } from "../services/index.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
-import { FRAMEWORKS, header, idOfValue, raw, sid, startApp, type App, type FrameworkName, type RawResponse } from "./failure-support.js";
+import { FRAMEWORKS, header, idOfValue, raw, sid, startApp, type App, type FrameworkName, type RawResponse } from "../helpers/failure-apps.js";
 
 const SECRET = "the-current-secret-of-at-least-32-chars";
 const keyOf = storeKeysFor(SECRET);

@@ -18,8 +18,8 @@ import { MemoryStore } from "../../src/testing/index.js";
 import { listen, type RunningApp } from "../helpers/framework-apps.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { Browser } from "./app-process.js";
-import { closeClients, rawRedis, tracked } from "./redis-helpers.js";
+import { Browser } from "../helpers/app-process.js";
+import { closeClients, rawRedis, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-peer-idioms-test-secret-of-at-least-32-characters";
 const keyOf = storeKeysFor(SECRET);

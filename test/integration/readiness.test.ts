@@ -10,7 +10,7 @@ import { MemcachedStore, createMemcachedClient } from "../../adapters/memcached.
 import { RedisStore, createRedisClient, type RedisClient } from "../../adapters/redis.js";
 import { StoreUnavailableError, createSessionManager, type SessionLogEntry, type SessionStore } from "../../src/index.js";
 import { services, startMemcached, startRedis } from "../services/index.js";
-import { closeClients, tracked } from "./redis-helpers.js";
+import { closeClients, tracked } from "../helpers/redis-clients.js";
 
 const secret = "a-test-secret-that-is-at-least-32-characters-long";
 const cleanups: (() => unknown)[] = [];

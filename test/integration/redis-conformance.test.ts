@@ -9,7 +9,7 @@ import { afterAll } from "vitest";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { runStoreConformance } from "../../src/testing/conformance.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawCluster, rawRedis, serverTtl, tracked } from "./redis-helpers.js";
+import { closeClients, rawCluster, rawRedis, serverTtl, tracked } from "../helpers/redis-clients.js";
 
 afterAll(() => closeClients());
 

@@ -9,7 +9,7 @@ import { MemcachedStore } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
-import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "../helpers/redis-clients.js";
 import memjs from "memjs";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";

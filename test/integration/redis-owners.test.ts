@@ -15,7 +15,7 @@ import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/r
 import { expressSession } from "../../src/frameworks/express.js";
 import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
-import { closeClients, commandsDuring, rawCluster, rawRedis, storedRecord, tracked } from "./redis-helpers.js";
+import { closeClients, commandsDuring, rawCluster, rawRedis, storedRecord, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const keyOf = storeKeysFor(SECRET);

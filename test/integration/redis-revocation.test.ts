@@ -13,7 +13,7 @@ import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { createSessionManager, type Session, type SessionManager } from "../../src/index.js";
 import { GateGroup } from "../helpers/gate-proxy.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
+import { closeClients, rawCluster, rawRedis, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 type Data = { userId?: string; n?: number };

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
 import { StoreUnavailableError, createSessionManager, type SessionManager } from "../../src/index.js";
 import { services, startRedis, startRedisSentinel, uniquePrefix, type RedisHandle, type RedisSentinelHandle } from "../services/index.js";
-import { closeClients, commandsDuring, failedCalls, rawCluster, rawRedis, serverTtl, storedRecord, tracked } from "./redis-helpers.js";
-import { startRedisWithTls, startRedisWithoutGetex } from "./redis-custom-servers.js";
+import { closeClients, commandsDuring, failedCalls, rawCluster, rawRedis, serverTtl, storedRecord, tracked } from "../helpers/redis-clients.js";
+import { startRedisWithTls, startRedisWithoutGetex } from "../helpers/redis-custom-servers.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 

@@ -10,7 +10,7 @@ import { COMPARE_VERSION_AND_SET } from "../../adapters/redis/lua.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { createSessionManager, type SessionManager } from "../../src/index.js";
 import { startRedis, type RedisHandle } from "../services/index.js";
-import { closeClients, commandsDuring, rawRedis, storedRecord, tracked } from "./redis-helpers.js";
+import { closeClients, commandsDuring, rawRedis, storedRecord, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const WHOLE_TAG = /^~[A-Za-z0-9_-]{11}$/;

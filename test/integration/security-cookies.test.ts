@@ -12,7 +12,7 @@ import { createRedisClient, RedisStore } from "../../adapters/redis.js";
 import { createSessionManager, SessionConfigError } from "../../src/index.js";
 import { redisBackend, type Backend } from "../helpers/session-backends.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
-import { FRAMEWORKS, idOfValue, raw, sid, startApp, type App } from "./failure-support.js";
+import { FRAMEWORKS, idOfValue, raw, sid, startApp, type App } from "../helpers/failure-apps.js";
 
 const SECRET = "security-cookies-secret-of-32-chars-or-more";
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startRedis, type RedisHandle } from "../services/index.js";
-import { AppProcess, ensureBuilt } from "./app-process.js";
+import { AppProcess, ensureBuilt } from "../helpers/app-process.js";
 
 const USERS = 40;
 

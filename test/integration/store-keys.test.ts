@@ -13,8 +13,8 @@ import { MemoryStore } from "../../src/testing/index.js";
 import { expressApp } from "../helpers/framework-apps.js";
 import { cookieHeader, idOf, request, sessionCookie } from "../helpers/http.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { keysOn } from "./memcached-support.js";
-import { closeClients, rawRedis, tracked } from "./redis-helpers.js";
+import { keysOn } from "../helpers/memcached-servers.js";
+import { closeClients, rawRedis, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const OLD = "an-older-secret-that-is-at-least-32-characters";

@@ -11,7 +11,7 @@ import { createSessionManager, type SessionOptions } from "../../src/index.js";
 import { FRAMEWORKS } from "../helpers/framework-apps.js";
 import { cookieHeader, idOf, request, sessionCookie } from "../helpers/http.js";
 import { services, uniquePrefix } from "../services/index.js";
-import { closeClients, tracked } from "./redis-helpers.js";
+import { closeClients, tracked } from "../helpers/redis-clients.js";
 
 const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 const CHANNELS = ["load", "commit", "store"] as const;

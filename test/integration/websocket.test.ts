@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { EXAMPLES_SECRET } from "../helpers/store-keys.js";
 import { services } from "../services/index.js";
-import { AppProcess, Browser, ensureBuilt } from "./app-process.js";
+import { AppProcess, Browser, ensureBuilt } from "../helpers/app-process.js";
 
 /** The first message, the close, or the HTTP status that refused the upgrade. */
 interface Opened {

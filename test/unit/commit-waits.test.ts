@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSessionManager, type Session } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 import { InstrumentedStore } from "../helpers/instrumented-store.js";
-import { SECRET } from "./support.js";
+import { SECRET } from "../helpers/manager-support.js";
 
 let store: InstrumentedStore;
 let unhandled: unknown[];

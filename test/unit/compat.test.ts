@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import signature from "cookie-signature";
 import { describe, expect, it } from "vitest";
 import { createSessionManager, decodeRecord, SessionConfigError, type SessionOptions } from "../../src/index.js";
-import { CountingStore, SECRET, cookiePair } from "./support.js";
+import { CountingStore, SECRET, cookiePair } from "../helpers/manager-support.js";
 
 type Data = { userId?: number; cart?: string[] };
 

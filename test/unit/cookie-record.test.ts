@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { cookieValues } from "../../src/core/cookie.js";
 import { decodeRecord, encodeRecord, jsonSerializer } from "../../src/core/record.js";
 import { verify } from "../../src/core/signing.js";
-import { SECRET } from "./support.js";
+import { SECRET } from "../helpers/manager-support.js";
 
 describe("cookie header parsing", () => {
   it("finds every value of the name, trimmed and unquoted, and nothing else", () => {

@@ -7,7 +7,7 @@ import { expressSession } from "../../src/frameworks/express.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { MemoryStore } from "../../src/testing/index.js";
-import { SECRET } from "./support.js";
+import { SECRET } from "../helpers/manager-support.js";
 
 declare module "../../src/index.js" {
   interface SessionData {

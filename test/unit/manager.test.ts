@@ -12,7 +12,7 @@ import {
   type SessionOptions,
   type SessionStore,
 } from "../../src/index.js";
-import { CountingStore, OLD_SECRET, SECRET, VersionedCountingStore, cookiePair, storeKey } from "./support.js";
+import { CountingStore, OLD_SECRET, SECRET, VersionedCountingStore, cookiePair, storeKey } from "../helpers/manager-support.js";
 
 type Data = { userId?: number; cart?: string[]; prefs?: { theme: string; tags: string[] }; a?: number; b?: number; big?: string };
 

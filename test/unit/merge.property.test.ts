@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createSessionManager, decodeRecord } from "../../src/index.js";
-import { CountingStore, SECRET, cookiePair } from "./support.js";
+import { CountingStore, SECRET, cookiePair } from "../helpers/manager-support.js";
 
 type Data = Record<string, unknown>;
 type Op = { key: string; value: unknown } | { key: string; delete: true };

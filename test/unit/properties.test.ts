@@ -10,7 +10,7 @@ import { cookieValues } from "../../src/core/cookie.js";
 import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta } from "../../src/core/record.js";
 import { sign, verify } from "../../src/core/signing.js";
 import { createSessionManager, type SessionLogEntry } from "../../src/index.js";
-import { CountingStore, OLD_SECRET, SECRET, storeKey } from "./support.js";
+import { CountingStore, OLD_SECRET, SECRET, storeKey } from "../helpers/manager-support.js";
 
 type Data = Record<string, unknown>;
 

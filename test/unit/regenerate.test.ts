@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import signature from "cookie-signature";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSessionManager, decodeRecord, type Session, type SessionOptions } from "../../src/index.js";
-import { CountingStore, SECRET, cookiePair } from "./support.js";
+import { CountingStore, SECRET, cookiePair } from "../helpers/manager-support.js";
 
 type Data = { userId?: number; returnTo?: string; oauthLink?: string; cart?: string[]; flash?: string };
 

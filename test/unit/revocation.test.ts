@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSessionManager, type SessionOptions } from "../../src/index.js";
-import { CountingStore, SECRET, cookiePair } from "./support.js";
+import { CountingStore, SECRET, cookiePair } from "../helpers/manager-support.js";
 
 type Data = { userId?: number; device?: string; n?: number };
 

@@ -1,7 +1,7 @@
 import signature from "cookie-signature";
 import { describe, expect, it } from "vitest";
 import { resolveSecrets, sign, verify } from "../../src/core/signing.js";
-import { SECRET } from "./support.js";
+import { SECRET } from "../helpers/manager-support.js";
 
 const valid = (id: string) => /^[0-9a-f-]{36}$/.test(id);
 const idOf = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;

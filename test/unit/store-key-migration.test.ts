@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createSessionManager, type SessionOptions } from "../../src/index.js";
-import { CountingStore, SECRET, cookiePair } from "./support.js";
+import { CountingStore, SECRET, cookiePair } from "../helpers/manager-support.js";
 
 type Data = { userId?: number; n?: number };
 

@@ -1,7 +1,7 @@
 import { tracingChannel } from "node:diagnostics_channel";
 import { describe, expect, it } from "vitest";
 import { createSessionManager } from "../../src/index.js";
-import { CountingStore, SECRET } from "./support.js";
+import { CountingStore, SECRET } from "../helpers/manager-support.js";
 
 describe("tracing channels with a subscriber", () => {
   it("commit of something that is not a session rejects as without one, traced or not", async () => {

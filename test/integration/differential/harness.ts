@@ -15,7 +15,7 @@ import fc from "fast-check";
 import type { SessionOptions } from "../../../src/index.js";
 import type { RunningApp } from "../../helpers/framework-apps.js";
 import type { InstrumentedStore } from "../../helpers/instrumented-store.js";
-import { cookieOf, pause, redisArea, send, watchProcess, type Received, type RedisArea } from "../answers-support.js";
+import { cookieOf, pause, redisArea, send, watchProcess, type Received, type RedisArea } from "../../helpers/answers.js";
 import { regenerateKeepsData, SEED, standInSession, type AnySession, type Program } from "./programs.js";
 
 export const SECRET = "differential-harness-secret-of-32-chars!";

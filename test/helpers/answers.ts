@@ -7,7 +7,7 @@
 import http from "node:http";
 import { Redis } from "ioredis";
 import { RedisStore } from "../../adapters/redis.js";
-import { InstrumentedStore } from "../helpers/instrumented-store.js";
+import { InstrumentedStore } from "./instrumented-store.js";
 import { services, uniquePrefix } from "../services/index.js";
 
 /** Errors that reached the process with nobody to handle them, while the watch was on. */
