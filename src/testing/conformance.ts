@@ -111,7 +111,7 @@ export function runStoreConformance<S extends SessionStore>(options: Conformance
       const evicting = `owner-${newId()}`;
       const ids = Array.from({ length: 5 }, () => newId());
       const results = [];
-      for (const [i, id] of ids.entries()) results.push(await addCapped(evicting, id, later + i, 2, "evict-oldest"));
+      for (const [i, id] of ids.entries()) results.push(await addCapped(evicting, id, later + i, 2, "evict-least-active"));
       // Earliest deadlines go first; an id already present is re-scored, never refused or counted twice.
       expect(results.map((r) => r.evicted)).toEqual([[], [], [ids[0]], [ids[1]], [ids[2]]]);
       expect(await addCapped(evicting, ids[4]!, later + 10, 2, "refuse")).toEqual({ added: true, evicted: [] });

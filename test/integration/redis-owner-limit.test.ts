@@ -1,10 +1,11 @@
 /**
  * maxSessionsPerOwner (#19 item 3) on real Redis, standalone and a 3-master Cluster: parallel logins of
- * one owner in several app processes never leave more live sessions than the limit, whatever policy.
- * Counted on the server (the owner's sorted set) and through the cookies (which sessions still load).
+ * one owner in several app processes never leave more live sessions than the limit, whatever policy;
+ * "evict-least-active" evicts the session used least recently, not the oldest login. Counted on the
+ * server (the owner's sorted set, INFO commandstats) and through the cookies (which sessions still load).
  */
 import type { Cluster, Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MemcachedStore } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
 import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
@@ -16,6 +17,9 @@ const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 type Data = { userId?: string; device?: number };
 
 afterAll(() => closeClients());
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 async function request(manager: SessionManager<Data>, cookie: string | undefined, change?: (s: Data) => unknown) {
   const session = await manager.load(cookie, { secure: false });
@@ -50,8 +54,8 @@ describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, make
     return { managers, prefix };
   }
 
-  it("evict-oldest: 12 parallel logins in 3 processes leave exactly 2 live sessions, the last ones indexed, the rest dead", async () => {
-    const { managers, prefix } = processes(3, { limit: 2, onLimit: "evict-oldest" });
+  it("evict-least-active: 12 parallel logins in 3 processes leave exactly 2 live sessions, the last ones indexed, the rest dead", async () => {
+    const { managers, prefix } = processes(3, { limit: 2, onLimit: "evict-least-active" });
     const evicted: string[] = [];
     for (const m of managers) m.on("evicted", (e) => evicted.push(e.session));
     const user = "eve";
@@ -65,6 +69,34 @@ describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, make
     expect(live).toBe(2);
     expect(evicted.length).toBe(10);
     expect((await managers[1]!.listSessions(user)).length).toBe(2);
+  });
+
+  it("evict-least-active: the oldest login, still in use, stays; the idle one logged in after it is evicted", async () => {
+    // The app's clock moves (the index's deadlines and touchAfter are the app's); Redis keeps its own.
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    const { managers, prefix } = processes(2, { limit: 2, onLimit: "evict-least-active" });
+    const [m1, m2] = managers as [SessionManager<Data>, SessionManager<Data>];
+    const evicted: string[] = [];
+    for (const m of managers) m.on("evicted", (e) => evicted.push(e.session));
+    const user = "olga";
+    const oldest = await request(m1, undefined, (s) => Object.assign(s, { userId: user, device: 1 }));
+    vi.setSystemTime(Date.now() + 10_000);
+    const middle = await request(m2, undefined, (s) => Object.assign(s, { userId: user, device: 2 }));
+    // The oldest login is used past touchAfter (60 s): that request refreshes it and re-scores its entry.
+    vi.setSystemTime(Date.now() + 70_000);
+    expect((await request(m2, oldest.cookie)).session.device).toBe(1);
+    const raw: Redis | Cluster = makeRaw();
+    const key = `${prefix}owner:${user}`;
+    const scoreOf = async (s: { id: string }) => Number(await raw.zscore(key, m1.storeKeyOf(s.id)));
+    expect(await scoreOf(oldest.session)).toBeGreaterThan(await scoreOf(middle.session));
+    vi.setSystemTime(Date.now() + 10_000);
+    const newest = await request(m1, undefined, (s) => Object.assign(s, { userId: user, device: 3 }));
+    expect(evicted.length).toBe(1);
+    expect(await alive(m2, oldest.cookie, user)).toBe(true);
+    expect(await alive(m1, middle.cookie, user)).toBe(false);
+    expect(await alive(m2, newest.cookie, user)).toBe(true);
+    expect(await raw.zcard(key)).toBe(2);
+    expect((await m1.listSessions(user)).map((s) => s.session).sort()).toEqual([m1.hashOf(oldest.session.id), m1.hashOf(newest.session.id)].sort());
   });
 
   it("refuse: of 12 parallel logins exactly 2 succeed, the others fail with SessionLimitError and write nothing; a logout makes room", async () => {
@@ -134,7 +166,7 @@ describe("maxSessionsPerOwner: what a login costs, counted by the server (dedica
       store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
       secret: SECRET,
       owner: (d) => d.userId,
-      maxSessionsPerOwner: { limit: 1, onLimit: "evict-oldest" },
+      maxSessionsPerOwner: { limit: 1, onLimit: "evict-least-active" },
     });
     await request(manager, undefined, (s) => Object.assign(s, { userId: "warm-up" })); // loads the script
     const first = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
