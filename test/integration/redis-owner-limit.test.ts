@@ -99,6 +99,22 @@ describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, make
     expect((await m1.listSessions(user)).map((s) => s.session).sort()).toEqual([m1.hashOf(oldest.session.id), m1.hashOf(newest.session.id)].sort());
   });
 
+  it("owners.touch: the owner's index lives as long as its latest deadline, raised by touch (never lowered, never added)", async () => {
+    const prefix = uniquePrefix("touch");
+    const store = new RedisStore({ client: tracked(makeClient()), prefix });
+    const raw: Redis | Cluster = makeRaw();
+    const key = `${prefix}owner:tom`;
+    await store.owners.add("tom", "a", Date.now() + 5_000);
+    await store.owners.add("tom", "b", Date.now() + 10_000);
+    await store.owners.touch!("tom", "a", Date.now() + 3_600_000);
+    expect(await raw.pttl(key)).toBeGreaterThan(3_000_000);
+    await store.owners.touch!("tom", "b", Date.now() + 60_000); // not the latest: the key's expiry stays
+    expect(await raw.pttl(key)).toBeGreaterThan(3_000_000);
+    await store.owners.touch!("tom", "c", Date.now() + 7_200_000); // absent: not added, expiry unchanged
+    expect(await raw.zcard(key)).toBe(2);
+    expect(await raw.pttl(key)).toBeLessThanOrEqual(3_600_000);
+  });
+
   it("refuse: of 12 parallel logins exactly 2 succeed, the others fail with SessionLimitError and write nothing; a logout makes room", async () => {
     const { managers, prefix } = processes(3, { limit: 2, onLimit: "refuse" });
     const user = "rita";
@@ -174,5 +190,37 @@ describe("maxSessionsPerOwner: what a login costs, counted by the server (dedica
     const second = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
     // The oldest session's record becomes an "evicted" placeholder (SET XX): one more command.
     expect(second).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 2, zrem: 1, pexpireat: 1, set: 2, get: 1 });
+  });
+
+  it("a request of an owned session: 1 GETEX with or without the cap; once per touchAfter, with evict-least-active only, the rewrite and the index's re-score", async () => {
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    const measured: Record<string, Record<string, number>[]> = {};
+    // Twice: the first round loads the scripts (EVALSHA's NOSCRIPT, then EVAL), the second is measured.
+    for (const [label, limit] of ([
+      ["no cap", undefined],
+      ["refuse", { limit: 3, onLimit: "refuse" }],
+      ["evict-least-active", { limit: 3, onLimit: "evict-least-active" }],
+    ] as const).flatMap((x) => [x, x])) {
+      const manager = createSessionManager<Data>({
+        store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
+        secret: SECRET,
+        owner: (d) => d.userId,
+        ...(limit === undefined ? {} : { maxSessionsPerOwner: limit }),
+      });
+      const login = await request(manager, undefined, (s) => Object.assign(s, { userId: `count-${label}` }));
+      const counts: Record<string, number>[] = [];
+      vi.setSystemTime(Date.now() + 40_000); // past the revocation mark's 30 s after login
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      vi.setSystemTime(Date.now() + 30_000); // 70 s after the last write: past touchAfter (60 s)
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      measured[label] = counts;
+    }
+    const read = { getex: 1 };
+    expect(measured["no cap"]).toEqual([read, read, read]);
+    expect(measured["refuse"]).toEqual([read, read, read]);
+    // The refresh: the compare-and-set script (GET, SET) and the re-score script (ZADD XX GT, ZRANGE, and
+    // PEXPIREAT as this entry became the owner's latest), sent together: one round trip on one server.
+    expect(measured["evict-least-active"]).toEqual([read, { getex: 1, evalsha: 2, get: 1, set: 1, zadd: 1, zrange: 1, pexpireat: 1 }, read]);
   });
 });
