@@ -8,7 +8,8 @@ import type { Cluster, Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MemcachedStore } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
-import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
+import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions, type SessionStore } from "../../src/index.js";
+import { MemoryStore } from "../../src/testing/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
 import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
 import memjs from "memjs";
@@ -160,6 +161,32 @@ describe("maxSessionsPerOwner where it cannot be honest", () => {
       expect(() =>
         createSessionManager<Data>({ store: redis, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 0, onLimit: "refuse" } }),
       ).toThrow(SessionConfigError);
+      // Renamed before the first release: the old policy name is refused with the new one.
+      const old = { limit: 1, onLimit: "evict-oldest" } as unknown as SessionOptions<Data>["maxSessionsPerOwner"];
+      expect(() => createSessionManager<Data>({ store: redis, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: old })).toThrow(
+        /"evict-oldest" is now "evict-least-active"/,
+      );
+      // An owner index that cannot re-score (no owners.touch) cannot know activity: only "refuse" is honest there.
+      const memory = new MemoryStore({ quiet: true });
+      const { touch: _touch, ...untouchable } = memory.owners;
+      const untouched: SessionStore = {
+        name: "UntouchableStore",
+        capabilities: memory.capabilities,
+        get: (id, ttl) => memory.get(id, ttl),
+        create: (id, record, ttl) => memory.create(id, record, ttl),
+        update: (id, record, ttl) => memory.update(id, record, ttl),
+        touch: (id, ttl) => memory.touch(id, ttl),
+        destroy: (id) => memory.destroy(id),
+        compareAndSet: (id, expected, record, ttl) => memory.compareAndSet(id, expected, record, ttl),
+        list: () => memory.list(),
+        owners: untouchable,
+      };
+      expect(() =>
+        createSessionManager<Data>({ store: untouched, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 1, onLimit: "evict-least-active" } }),
+      ).toThrow(/cannot re-score an owner's index entries/);
+      expect(() =>
+        createSessionManager<Data>({ store: untouched, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 1, onLimit: "refuse" } }),
+      ).not.toThrow();
     } finally {
       client.close();
     }
