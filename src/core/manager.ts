@@ -539,6 +539,7 @@ export class SessionManager<D extends object = SessionData> {
       retryAfter: this.retryAfter,
       idleTimeout: this.idleTimeout,
       touchAfter: this.touchAfter,
+      storeTimeoutMs: this.#timeoutMs,
       limit: this.#limit,
     });
     this.#cookieAttributes = {
@@ -1350,6 +1351,7 @@ export class SessionManager<D extends object = SessionData> {
     const touched = meta.owner === previousOwner ? this.#owners.touchEntry(meta, key, now) : undefined;
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
       const wrote = await withTouch(this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest)), touched);
+      if (wrote) await this.#owners.touchLater(state.meta, key, now);
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return this.#ownerChecked(session, state, previousOwner, wrote);
     }
@@ -1360,6 +1362,7 @@ export class SessionManager<D extends object = SessionData> {
       return false;
     }
     this.#written(state, meta, dataText, record, undefined);
+    await this.#owners.touchLater(meta, key, now);
     await this.#unindexOwner(id, previousOwner, meta.owner);
     return this.#ownerChecked(session, state, previousOwner, true);
   }

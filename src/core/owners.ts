@@ -85,12 +85,13 @@ export interface SessionLimit {
  * The owner index score of a session under `"evict-least-active"`: the latest its record can expire
  * unless it is refreshed again. A refresh (a write, at most once per `touchAfter` for an unchanged
  * session) sets it; reads in between extend the record's TTL (Redis's `GETEX`) but not the score, by at
- * most `touchAfter`, hence the margin. Never past the absolute deadline. Sessions of one lifetime rank
- * by their last refresh: the lowest score is the least recently active, to within `touchAfter`. All in
- * Unix ms; durations in seconds.
+ * most `touchAfter`, hence that margin, plus `slackMs` for the write itself landing after `now` (the
+ * store timeout). Never past the absolute deadline. Sessions of one lifetime rank by their last
+ * refresh: the lowest score is the least recently active, to within `touchAfter`. Times in Unix ms,
+ * durations in seconds.
  */
-export function activityDeadline(meta: RecordMeta, now: number, idleTimeout: number, touchAfter: number): number {
-  return Math.min(meta.expiresAt, now + (Math.max(meta.lifetime ?? 0, idleTimeout) + touchAfter) * 1000);
+export function activityDeadline(meta: RecordMeta, now: number, idleTimeout: number, touchAfter: number, slackMs = 0): number {
+  return Math.min(meta.expiresAt, now + (Math.max(meta.lifetime ?? 0, idleTimeout) + touchAfter) * 1000 + slackMs);
 }
 
 /**
@@ -121,6 +122,8 @@ export interface OwnerStoreContext {
   /** Seconds (the manager's options): the `"evict-least-active"` index score. */
   readonly idleTimeout: number;
   readonly touchAfter: number;
+  /** The manager's store timeout (ms): how long after it was sent a write may still land. */
+  readonly storeTimeoutMs: number;
   /** The manager's checked `maxSessionsPerOwner`. */
   readonly limit: SessionLimit | undefined;
 }
@@ -192,7 +195,7 @@ export class OwnerStoreOps {
 
   /** The owner index score of a session written at `now`: its activity deadline when scores follow activity, else its absolute deadline. */
   score(meta: RecordMeta, now: number): number {
-    return this.activityScored ? activityDeadline(meta, now, this.#c.idleTimeout, this.#c.touchAfter) : meta.expiresAt;
+    return this.activityScored ? activityDeadline(meta, now, this.#c.idleTimeout, this.#c.touchAfter, this.#c.storeTimeoutMs) : meta.expiresAt;
   }
 
   /**
@@ -214,6 +217,17 @@ export class OwnerStoreOps {
     if (!this.activityScored || owner === undefined || index?.touch === undefined) return undefined;
     const score = this.score(meta, now);
     return this.#c.call("owners.touch", key, () => index.touch!(owner, key, score));
+  }
+
+  /**
+   * After a write whose re-score was computed at `sentAt` landed: when it merged with another write
+   * (so wrote a later `writtenAt`) or took longer than the score's slack (queued behind other writes of
+   * the session), re-score from now, so that the entry's deadline stays at or after the latest the
+   * record can expire. Rare: nothing is sent otherwise.
+   */
+  async touchLater(meta: RecordMeta, key: string, sentAt: number): Promise<void> {
+    const now = Date.now();
+    if (meta.writtenAt > sentAt || now - sentAt > this.#c.storeTimeoutMs) await this.touchEntry(meta, key, now);
   }
 
   /** A decoded record that is a live session, or `null` (missing, placeholder, corrupt, past its deadline). */
