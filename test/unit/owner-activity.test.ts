@@ -47,4 +47,31 @@ describe("evict-least-active: the index entry outlives the record", () => {
     const stored = await one.load(cookie, { secure: false });
     expect([stored.a, stored.b]).toEqual([1, 2]);
   });
+
+  it("the re-score is sent with the record's write, not after it (one round trip), and only on a refresh", async () => {
+    const log: string[] = [];
+    const store = new (class extends MemoryStore {
+      override async compareAndSet(id: string, expected: string, record: string, ttl: number, version?: string): Promise<CompareAndSetResult> {
+        log.push("write");
+        return super.compareAndSet(id, expected, record, ttl, version);
+      }
+    })({ quiet: true });
+    const touch = store.owners.touch!;
+    store.owners.touch = async (owner, id, expiresAt) => {
+      log.push("touch sent");
+      await new Promise((resolve) => setTimeout(resolve, 1)); // its answer comes later
+      log.push("touch answered");
+      return touch(owner, id, expiresAt);
+    };
+    const manager = createSessionManager<Data>({ store, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 2, onLimit: "evict-least-active" } });
+    const login = await manager.load(undefined, { secure: false });
+    login.userId = "u";
+    const cookie = cookiePair((await manager.commit(login)).setCookie!);
+    vi.setSystemTime(Date.now() + 30_000); // within touchAfter: nothing written, nothing re-scored
+    await manager.commit(await manager.load(cookie, { secure: false }));
+    expect(log).toEqual([]);
+    vi.setSystemTime(Date.now() + 31_000); // past touchAfter (60 s): the refresh
+    await manager.commit(await manager.load(cookie, { secure: false }));
+    expect(log).toEqual(["touch sent", "write", "touch answered"]);
+  });
 });
