@@ -225,9 +225,10 @@ export class OwnerStoreOps {
    * the session), re-score from now, so that the entry's deadline stays at or after the latest the
    * record can expire. Rare: nothing is sent otherwise.
    */
-  async touchLater(meta: RecordMeta, key: string, sentAt: number): Promise<void> {
+  touchLater(meta: RecordMeta, key: string, sentAt: number): Promise<void> | undefined {
+    if (!this.activityScored) return undefined;
     const now = Date.now();
-    if (meta.writtenAt > sentAt || now - sentAt > this.#c.storeTimeoutMs) await this.touchEntry(meta, key, now);
+    return meta.writtenAt > sentAt || now - sentAt > this.#c.storeTimeoutMs ? this.touchEntry(meta, key, now) : undefined;
   }
 
   /** A decoded record that is a live session, or `null` (missing, placeholder, corrupt, past its deadline). */
@@ -315,8 +316,6 @@ export function checkLimit(limit: SessionLimit | undefined, hasOwner: boolean, s
 }
 
 /** `write`'s result once `touched` (the index re-score sent with it, when any) settled too; either failing rejects. */
-export async function withTouch<T>(write: Promise<T>, touched: Promise<void> | undefined): Promise<T> {
-  if (touched === undefined) return write;
-  const [result] = await Promise.all([write, touched]);
-  return result;
+export function withTouch<T>(write: Promise<T>, touched: Promise<void> | undefined): Promise<T> {
+  return touched === undefined ? write : Promise.all([write, touched]).then(([result]) => result);
 }
