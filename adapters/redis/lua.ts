@@ -47,12 +47,12 @@ return current
  * case the same bytes were rewritten under a new tag).
  *
  * What it costs Redis 7.0 (instructions per call under callgrind, bench/lua-cost.ts): every byte
- * that enters Lua, as an argument or a reply, is hashed byte by byte (about 11 instructions a
- * byte), so `GETRANGE` of the tag instead of `GET` of the whole value saves that on the stored
- * record (150-byte record 36k → 34k, 4 KB 123k → 78k); the range is given as strings, since a
- * Lua number argument is formatted with `snprintf("%.17g")` (4k instructions for the two); `SET`
- * needs no `XX`, the key was just read in the same atomic script. The whole value is read only on
- * a conflict or a missing key (`GET` returns nil: 0).
+ * that enters Lua, as an argument or a reply, costs about 11 instructions (interning the string,
+ * `lua_pushlstring` in the profile), so `GETRANGE` of the tag instead of `GET` of the whole value
+ * saves that on the stored record (150-byte record 36.9k → 34.4k, 4 KB 124.6k → 78.7k; a plain
+ * `SET` 9-10k). The range is given as strings: a Lua number argument is formatted with `snprintf`
+ * (4k instructions for the two). `SET` needs no `XX`: the key was just read in the same atomic
+ * script. The whole value is read only on a conflict or a missing key (`GET` returns nil: 0).
  */
 export const COMPARE_VERSION_AND_SET = script(`local tag = redis.call('GETRANGE', KEYS[1], '0', '${TAG_LENGTH - 1}')
 if tag == ARGV[1] then
