@@ -1,4 +1,5 @@
 import { SessionConfigError } from "../src/index.js";
+import { scrubError } from "../src/core/errors.js";
 import type { CompareAndSetResult, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { CAS_ROUNDS, casToken, casVersion } from "./memcached/cas.js";
 import { positiveSeconds } from "./memcached/client.js";
@@ -137,7 +138,8 @@ export class MemcachedStore implements SessionStore {
     try {
       await whenMemcachedReady(this.#client as MemjsClientLike & ReadyClientLike, Math.ceil(timeout * 1000));
     } catch (err) {
-      throw new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", err instanceof Error ? err.message : String(err), { cause: err });
+      // Scrubbed here: a SessionError passes the core's scrubError as it is.
+      throw new MemcachedStoreError("ERR_MEMCACHED_CONNECTION", err instanceof Error ? err.message : String(err), { cause: scrubError(err) });
     }
   }
 

@@ -1,3 +1,5 @@
+import { SessionError } from "../../src/core/errors.js";
+
 /** Stable codes of {@link MemcachedStoreError}. */
 export type MemcachedStoreErrorCode =
   /** The server did not answer within `timeout`. */
@@ -13,18 +15,23 @@ export type MemcachedStoreErrorCode =
   /** `compareAndSet` on a server that hands out no CAS tokens (`memcached -C`). */
   | "ERR_MEMCACHED_NO_CAS";
 
-/** Failure of a {@link MemcachedStore} call. The session manager wraps it in a `StoreUnavailableError` (`cause`). */
-export class MemcachedStoreError extends Error {
-  readonly code: MemcachedStoreErrorCode;
+/**
+ * Failure of a {@link MemcachedStore} call. The session manager wraps it in a `StoreUnavailableError` (`cause`).
+ * A `SessionError`, as every error of this library; its message starts with `MemcachedStore:`.
+ */
+export class MemcachedStoreError extends SessionError {
+  declare readonly code: MemcachedStoreErrorCode;
   /** `host:port` of the server the key maps to, when known. */
   readonly server: string | undefined;
   /** Binary-protocol status the server answered, for `ERR_MEMCACHED_STATUS`. */
   readonly status: number | undefined;
 
   constructor(code: MemcachedStoreErrorCode, message: string, options: { server?: string; status?: number; cause?: unknown } = {}) {
-    super(`MemcachedStore: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    // No `cause` property at all when there is none (`{ cause: undefined }` would make one).
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
+    // The message this error has always had (SessionError would put "[shared-session] " in front).
+    this.message = `MemcachedStore: ${message}`;
     this.name = "MemcachedStoreError";
-    this.code = code;
     this.server = options.server;
     this.status = options.status;
   }
