@@ -186,7 +186,7 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
     return version === undefined ? { record: value } : { record: value.slice(TAG_LENGTH), version };
   }
 
-  // Not `async`: the read runs on every request, and an async wrapper is one more promise around #run's.
+  // Not `async`: the read runs on every request, and an async wrapper is one more promise around the runner's.
   #read(id: string, ttl: number | undefined): Promise<string | null> {
     if (ttl === undefined) return this.#runner.run("get", () => this.#commands.get(this.#key("get", id)));
     try {
