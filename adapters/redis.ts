@@ -2,7 +2,7 @@ import type { Cluster, Redis } from "ioredis";
 import { SessionConfigError } from "../src/index.js";
 import type { CompareAndSetResult, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { isNodeRedis, nodeRedisCommands, type NodeRedisClient, type NodeRedisCluster, type RedisClusterCommands, type RedisCommands, type RedisNodeCommands } from "./redis/commands.js";
-import { checkTtl, RedisStoreError } from "./redis/errors.js";
+import { checkTtl, messageOf, RedisStoreError } from "./redis/errors.js";
 import { escapeGlob } from "./redis/glob.js";
 import { whenRedisReady } from "./redis/health.js";
 import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, TAG_LENGTH } from "./redis/lua.js";
@@ -55,10 +55,6 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list
  * (someone rewrote the same bytes). Then the call reports a conflict and the manager's merge retries.
  */
 const CAS_ROUNDS = 10;
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Session store on Redis through ioredis or node-redis (Redis >= 6.2): standalone, Sentinel (ioredis) or Cluster.

@@ -28,6 +28,11 @@ export class RedisStoreError extends SessionError {
   }
 }
 
+/** The message of whatever was thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Refuse a TTL Redis cannot take (`EX` needs whole seconds >= 1) before anything is sent. */
 export function checkTtl(operation: string, ttl: number): void {
   if (!Number.isInteger(ttl) || ttl < 1) {

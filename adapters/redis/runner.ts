@@ -1,7 +1,7 @@
 import type { Cluster } from "ioredis";
 import { bounded } from "../../src/core/bounded.js";
 import type { RedisCommands, RedisNodeCommands } from "./commands.js";
-import { RedisStoreError, toStoreError } from "./errors.js";
+import { messageOf, RedisStoreError, toStoreError } from "./errors.js";
 import { ClientErrorLog } from "./health.js";
 import type { LuaScript } from "./lua.js";
 import { followRedirects, unpipelined } from "./redirect.js";
@@ -11,10 +11,6 @@ const STARTING_STATUSES = new Set(["wait", "connecting", "connect"]);
 const CLOSED_STATUSES = new Set(["end", "disconnecting"]);
 
 function noop(): void {}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * How RedisStore sends its commands: every operation bounded by the store's `timeout`; nothing sent
