@@ -70,8 +70,9 @@ const CAS_ROUNDS = 10;
  *
  * Owner index (`owners`, for the manager's `owner` option): one sorted set per owner at
  * `<prefix>owner:<owner>` (`{`, `}` and `%` in the owner percent-encoded), members the session ids,
- * scores their absolute deadlines in Unix ms. It expires with its last session and drops stale
- * members whenever it is written or read.
+ * scores their deadlines in Unix ms (absolute; of activity under `maxSessionsPerOwner`'s
+ * `"evict-least-active"`, re-scored by `owners.touch`). It expires with its last session and drops
+ * stale members whenever it is written or read.
  *
  * No command touches two keys, so every operation works on a Cluster.
  *
@@ -93,8 +94,8 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
   /** `COUNT` hint of each `SCAN` step (the `scanCount` option). */
   readonly scanCount: number;
   /**
-   * Owner index: `add` and `entries` are one Lua script each on the owner's sorted set, `remove` one
-   * `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
+   * Owner index: `add`, `addCapped`, `touch` and `entries` are one Lua script each on the owner's sorted
+   * set, `remove` one `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
    */
   readonly owners: OwnerIndex;
 

@@ -18,7 +18,7 @@ export class RedisStoreError extends SessionError {
   declare readonly code: RedisStoreErrorCode;
   /**
    * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`, `ready`,
-   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`.
+   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`, `owners.touch`.
    */
   readonly operation: string;
 

@@ -85,7 +85,7 @@ return redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'WITHSCO
 /**
  * {@link OWNER_ADD} capped at a number of live members, atomically (parallel logins cannot overshoot).
  * KEYS[1] = owner key, ARGV[1] = session id, ARGV[2] = its deadline (Unix ms), ARGV[3] = now (Unix ms),
- * ARGV[4] = limit, ARGV[5] = `refuse` or `evict-oldest`. An id already present is re-scored, never
+ * ARGV[4] = limit, ARGV[5] = `refuse` or `evict-least-active`. An id already present is re-scored, never
  * refused. Returns `{0}` when refused, else `{1, evicted...}` (the members removed to make room, earliest
  * deadline first).
  */
@@ -111,4 +111,20 @@ if last[2] then
   redis.call('PEXPIREAT', KEYS[1], last[2])
 end
 return out
+`);
+
+/**
+ * Move an existing member's deadline later (`ZADD XX GT`: never adds, never lowers); when it became
+ * the latest member, the key expires at it (the other scripts keep the key living to its latest member,
+ * so otherwise it already outlives this one). KEYS[1] = owner key, ARGV[1] = session id, ARGV[2] = its
+ * new deadline (Unix ms). Returns 1 when the member was re-scored.
+ */
+export const OWNER_TOUCH = script(`if redis.call('ZADD', KEYS[1], 'XX', 'GT', 'CH', ARGV[2], ARGV[1]) == 0 then
+  return 0
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1)
+if last[1] == ARGV[1] then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return 1
 `);

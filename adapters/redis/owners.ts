@@ -1,14 +1,15 @@
 import type { OwnerEntry, OwnerIndex } from "../../src/index.js";
 import type { RedisCommands } from "./commands.js";
 import { RedisStoreError } from "./errors.js";
-import { OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES } from "./lua.js";
+import { OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES, OWNER_TOUCH } from "./lua.js";
 import type { CommandRunner } from "./runner.js";
 
 /**
  * RedisStore's owner index (`owners`, for the manager's `owner` option): one sorted set per owner at
  * `<prefix>owner:<owner>` (`{`, `}` and `%` in the owner percent-encoded), members the session ids,
- * scores their absolute deadlines in Unix ms. It expires with its last session and drops stale
- * members whenever it is written or read.
+ * scores their deadlines in Unix ms (absolute; of activity under `maxSessionsPerOwner`'s
+ * `"evict-least-active"`, re-scored by `owners.touch`). It expires with its last session and drops
+ * stale members whenever it is written or read.
  */
 
 /**
@@ -38,9 +39,9 @@ export function ownerKey(prefix: string, operation: string, owner: string): stri
 }
 
 /**
- * The owner index of a RedisStore whose session keys are `<prefix><id>`: `add` and `entries` are one
- * Lua script each on the owner's sorted set, `remove` one `ZREM`. The deadlines it compares with
- * "now" come from the app's clock, as the core computes them.
+ * The owner index of a RedisStore whose session keys are `<prefix><id>`: `add`, `addCapped`, `touch`
+ * and `entries` are one Lua script each on the owner's sorted set, `remove` one `ZREM`. The deadlines
+ * it compares with "now" come from the app's clock, as the core computes them.
  */
 export function redisOwnerIndex(prefix: string, commands: RedisCommands, runner: CommandRunner): OwnerIndex {
   return {
@@ -76,6 +77,15 @@ export function redisOwnerIndex(prefix: string, commands: RedisCommands, runner:
       const reply = await runner.script("owners.add", OWNER_ADD_CAPPED, key, id, expiresAt, Date.now(), limit, policy);
       if (!Array.isArray(reply) || reply.length === 0) throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.add", "RedisStore: owners.add got an unexpected reply");
       return { added: Number(reply[0]) === 1, evicted: reply.slice(1).map(String) };
+    },
+    touch: async (owner, id, expiresAt) => {
+      const key = ownerKey(prefix, "owners.touch", owner);
+      checkSessionId("owners.touch", id);
+      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.touch", `RedisStore: owners.touch needs a deadline in whole Unix milliseconds, got ${String(expiresAt)}`);
+      }
+      // One script (ZADD XX GT, and the key's expiry when this member became the latest); the manager sends it with the record's write.
+      await runner.script("owners.touch", OWNER_TOUCH, key, id, expiresAt);
     },
   };
 }

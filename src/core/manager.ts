@@ -12,7 +12,7 @@ import { SessionCookie } from "./session-cookie.js";
 import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
-import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, type SessionLimit } from "./owners.js";
+import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, withTouch, type SessionLimit } from "./owners.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
@@ -92,7 +92,7 @@ export interface SessionOptions<D extends object = SessionData> {
    * At most `limit` live sessions per owner, enforced atomically when a write names an owner (parallel
    * logins cannot overshoot it). Needs `owner` and a store whose owner index can cap (`RedisStore`,
    * `MemoryStore`); refused at construction otherwise (Memcached has no index to count with).
-   * @example { limit: 1, onLimit: "evict-oldest" } // one device at a time
+   * @example { limit: 1, onLimit: "evict-least-active" } // one device at a time
    */
   maxSessionsPerOwner?: SessionLimit;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
@@ -186,7 +186,7 @@ export interface SessionEvents {
    * by `listSessions` and the owner calls (`idle`). `owner` when the record named one.
    */
   expired: { session: string; owner?: string; reason?: "absolute" | "idle" };
-  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-oldest"`). */
+  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-least-active"`). */
   evicted: { session: string; owner: string };
   /** A session was refused because its owner's sessions were revoked after it was issued ({@link SessionManager.revokeOwnerSessions}). */
   revoked: { session: string; owner: string };
@@ -537,6 +537,10 @@ export class SessionManager<D extends object = SessionData> {
       decode: (raw, now, key) => this.#codec.decode(raw, now, key),
       absoluteTimeout: this.absoluteTimeout,
       retryAfter: this.retryAfter,
+      idleTimeout: this.idleTimeout,
+      touchAfter: this.touchAfter,
+      storeTimeoutMs: this.#timeoutMs,
+      limit: this.#limit,
     });
     this.#cookieAttributes = {
       path: options.cookie?.path ?? "/",
@@ -675,7 +679,7 @@ export class SessionManager<D extends object = SessionData> {
     // Corrupt or past its deadline: #read says so, and the record's TTL removes it.
     if (decoded === null || ttl <= 0) return raw;
     const owner = this.#owner === undefined ? undefined : decoded.meta.owner;
-    await this.#indexOwner(id, owner, decoded.meta.expiresAt);
+    await this.#indexOwner(id, owner, decoded.meta);
     const moved = await this.#store("create", key, () => this.store.create(key, raw, ttl));
     await this.#store("destroy", id, () => this.store.destroy(id));
     if (owner !== undefined && this.#indexed) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
@@ -775,6 +779,8 @@ export class SessionManager<D extends object = SessionData> {
     } else if (now - decoded.meta.writtenAt >= this.touchAfter * 1000) {
       state.refresh = true;
     }
+    // "evict-least-active": an owned session's index entry follows its activity, re-scored by a rewrite once per touchAfter.
+    if (this.#refreshOnGet && this.#owners.refreshDue(decoded.meta, now)) state.refresh = true;
     return session;
   }
 
@@ -1065,8 +1071,9 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
-  async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
+  async #indexOwner(id: string, owner: string | undefined, meta: RecordMeta): Promise<void> {
     if (owner === undefined || !this.#indexed) return;
+    const expiresAt = this.#owners.score(meta, Date.now());
     const key = this.#keyOf(id);
     if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, key, expiresAt);
     await this.#store("owners.add", key, () => this.store.owners!.add(owner, key, expiresAt));
@@ -1339,19 +1346,23 @@ export class SessionManager<D extends object = SessionData> {
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
     const record = this.#encode(meta, dataText, data, state.secure, key);
-    if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
+    if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta);
+    // Same owner: re-score its index entry with the write ("evict-least-active"), in the same round trip.
+    const touched = meta.owner === previousOwner ? this.#owners.touchEntry(meta, key, now) : undefined;
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest));
+      const wrote = await withTouch(this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest)), touched);
+      if (wrote) await this.#owners.touchLater(state.meta, key, now);
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return this.#ownerChecked(session, state, previousOwner, wrote);
     }
-    const ok = await this.#store("update", key, () => this.store.update(key, record, ttl));
+    const ok = await withTouch(this.#store("update", key, () => this.store.update(key, record, ttl)), touched);
     if (!ok) {
       clearData(session);
       this.#gone(state);
       return false;
     }
     this.#written(state, meta, dataText, record, undefined);
+    await this.#owners.touchLater(meta, key, now);
     await this.#unindexOwner(id, previousOwner, meta.owner);
     return this.#ownerChecked(session, state, previousOwner, true);
   }
@@ -1379,7 +1390,7 @@ export class SessionManager<D extends object = SessionData> {
       const key = this.#keyOf(id);
       // Encrypted records are bound to their key: encoded per id drawn.
       const record = this.#encode(meta, dataText, data, state.secure, key);
-      await this.#indexOwner(id, owner, meta.expiresAt);
+      await this.#indexOwner(id, owner, meta);
       if (await this.#store("create", key, () => this.store.create(key, record, ttl))) {
         this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
@@ -1389,7 +1400,7 @@ export class SessionManager<D extends object = SessionData> {
         return true;
       }
       // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
-      if (this.#limit?.onLimit === "evict-oldest" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
+      if (this.#limit?.onLimit === "evict-least-active" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
         this.#gone(state);
         return false;
       }
@@ -1454,7 +1465,7 @@ export class SessionManager<D extends object = SessionData> {
         version = conflict.version;
         dataText = this.#serializer.stringify(merged);
         const owner = this.#ownerOf(merged);
-        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
+        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta);
         meta = this.#meta(current.meta, Date.now(), owner);
         if (state.lifetimeChanged === true) setLifetimeOf(meta, state.meta.lifetime);
         record = this.#encode(meta, dataText, merged, state.secure, key);
