@@ -9,6 +9,7 @@ import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { checkLifetime, lifetimeFromMs } from "./lifetime.js";
 import { SessionCookie } from "./session-cookie.js";
+import { handOver, replacedError, type SessionSlot } from "./session-swap.js";
 import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
@@ -278,6 +279,10 @@ interface State {
   lifetimeChanged?: boolean;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
   pending?: Promise<void> | undefined;
+  /** The binding's slot: `regenerate()` puts a new session object there (see session-swap.ts). */
+  slot?: SessionSlot | undefined;
+  /** This is the detached snapshot of an object `regenerate()` replaced by this one: operations refuse. */
+  replacedBy?: object | undefined;
   readonly manager: SessionManager<never>;
 }
 
@@ -803,8 +808,10 @@ export class SessionManager<D extends object = SessionData> {
     if (!this.#tracingCommit && traced(commitChannel)) return this.#traceCommit(session);
     try {
       const state = stateOf(session);
+      if (state.replacedBy !== undefined) throw replacedError("commit");
       // A session method the app did not await still runs: commit what it leaves.
-      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(session));
+      // (regenerate() may have replaced the object meanwhile: commit the one it left.)
+      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(SessionImpl.current(session)));
       if (state.disabled) return NO_COOKIE;
       const data = { ...(session as object) } as Record<string, unknown>;
       const dataText = this.#serializer.stringify(data);
@@ -1108,7 +1115,10 @@ export class SessionManager<D extends object = SessionData> {
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
     const keep = options.keep;
-    for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
+    // With a binding's slot (Express, Koa), the old object keeps its data as a detached snapshot.
+    const slot = state.slot;
+    const snapshot: State | undefined = slot === undefined ? undefined : { ...state, pending: undefined, slot: undefined, commitTrace: undefined };
+    if (slot === undefined) for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
     this.#reset(state);
     if (options.renewDeadline !== true) {
       state.meta.createdAt = createdAt;
@@ -1116,6 +1126,12 @@ export class SessionManager<D extends object = SessionData> {
     }
     state.forceSave = true;
     state.clearCookie = true;
+    if (slot !== undefined) {
+      const next = new SessionImpl(state);
+      snapshot!.replacedBy = next;
+      SessionImpl.rebind(session, snapshot!);
+      handOver(slot, session, next, keep);
+    }
     if (old !== null) this.#emit("regenerated", { from: this.#hash(old) });
   }
 
@@ -1178,6 +1194,7 @@ export class SessionManager<D extends object = SessionData> {
   setLifetimeSession(session: object, seconds: unknown): void {
     const lifetime = checkLifetime(seconds);
     const state = stateOf(session);
+    if (state.replacedBy !== undefined) throw replacedError("setLifetime");
     if (state.meta.lifetime === lifetime) return;
     setLifetimeOf(state.meta, lifetime);
     state.lifetimeChanged = true;
@@ -1253,6 +1270,16 @@ export class SessionManager<D extends object = SessionData> {
     return new SessionImpl(state) as unknown as Session<D>;
   }
 
+  /** @internal From now on `regenerate()` hands `slot` a new session object instead of emptying this one (see session-swap.ts). */
+  replaceOnRegenerate(session: object, slot: SessionSlot): void {
+    stateOf(session).slot = slot;
+  }
+
+  /** @internal The object that is `session` now: itself, or what `regenerate()` replaced it by. */
+  currentSession<S extends object>(session: S): S {
+    return SessionImpl.current(session);
+  }
+
   /** @internal The id of a session, made on first use: an anonymous request that never asks costs no random bytes. */
   sessionId(session: object): string {
     return this.#idOf(stateOf(session));
@@ -1285,6 +1312,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #usable(state: State): State {
+    if (state.replacedBy !== undefined) throw replacedError();
     if (state.disabled) {
       throw new StoreUnavailableError(this.store.name, "load", {
         cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),
@@ -1662,10 +1690,21 @@ export class SessionManager<D extends object = SessionData> {
  * entry to add and, worse, ephemeron work for the garbage collector on every request.
  */
 class SessionImpl {
-  readonly #state: State;
+  #state: State;
 
   constructor(state: State) {
     this.#state = state;
+  }
+
+  /** Detach a session object replaced by `regenerate()`: from now on it answers from `snapshot`. */
+  static rebind(session: object, snapshot: State): void {
+    (session as SessionImpl).#state = snapshot;
+  }
+
+  static current<S extends object>(session: S): S {
+    let current: object = session;
+    while (#state in current && current.#state.replacedBy !== undefined) current = current.#state.replacedBy;
+    return current as S;
   }
 
   static of(session: object): State | undefined {
