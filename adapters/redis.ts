@@ -1,18 +1,19 @@
 import type { Cluster, Redis } from "ioredis";
-import { SessionConfigError, SessionError } from "../src/index.js";
-import type { CompareAndSetResult, OwnerEntry, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
-import { bounded } from "../src/core/bounded.js";
-import { scrubError } from "../src/core/errors.js";
+import { SessionConfigError } from "../src/index.js";
+import type { CompareAndSetResult, OwnerIndex, SessionLogger, SessionStore, StoreCapabilities, VersionedRecord } from "../src/index.js";
 import { isNodeRedis, nodeRedisCommands, type NodeRedisClient, type NodeRedisCluster, type RedisClusterCommands, type RedisCommands, type RedisNodeCommands } from "./redis/commands.js";
+import { checkTtl, messageOf, RedisStoreError } from "./redis/errors.js";
 import { escapeGlob } from "./redis/glob.js";
-import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
-import { followRedirects, unpipelined } from "./redis/redirect.js";
-import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES, OWNER_TOUCH, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
+import { whenRedisReady } from "./redis/health.js";
+import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, TAG_LENGTH } from "./redis/lua.js";
+import { checkSessionId, OWNER_NAMESPACE, redisOwnerIndex } from "./redis/owners.js";
+import { CommandRunner } from "./redis/runner.js";
 import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
 export { createRedisClient } from "./redis/client.js";
 export type { RedisClusterClientOptions, RedisServerClientOptions } from "./redis/client.js";
 export type { NodeRedisClient, NodeRedisCluster } from "./redis/commands.js";
+export { RedisStoreError, type RedisStoreErrorCode } from "./redis/errors.js";
 
 /** An ioredis client: a standalone or Sentinel-backed `Redis`, or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -48,56 +49,12 @@ export interface RedisStoreOptions<C extends RedisClient | NodeRedisClient | Nod
   scanCount?: number;
 }
 
-/** Codes of {@link RedisStoreError}. */
-export type RedisStoreErrorCode =
-  /** The operation did not finish within the store's `timeout`. */
-  | "ERR_REDIS_TIMEOUT"
-  /** The client was not connected (outage, reconnecting) or was closed; nothing was sent. */
-  | "ERR_REDIS_NOT_CONNECTED"
-  /** The server is older than Redis 6.2 and does not know `GETEX`. */
-  | "ERR_REDIS_VERSION"
-  /** The server or the client reported an error. */
-  | "ERR_REDIS_COMMAND"
-  /** The store was called with an invalid argument (such as a TTL that is not a whole number of seconds >= 1). */
-  | "ERR_REDIS_ARGUMENT";
-
-/** An operation of {@link RedisStore} failed. The message starts with `RedisStore`; `cause` holds the client's error. */
-export class RedisStoreError extends SessionError {
-  declare readonly code: RedisStoreErrorCode;
-  /**
-   * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`, `ready`,
-   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`, `owners.touch`.
-   */
-  readonly operation: string;
-
-  constructor(code: RedisStoreErrorCode, operation: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.operation = operation;
-  }
-}
-
 const CAPABILITIES: StoreCapabilities = Object.freeze({ refreshOnGet: true, list: true, compareAndSet: true, ownerIndex: true });
-/**
- * Owner index keys live at `<prefix>owner:<owner>`. Session ids never start with this (the store
- * refuses them), so the two kinds of key cannot collide.
- */
-const OWNER_NAMESPACE = "owner:";
 /**
  * Rounds of compare-and-set when the version is stale but the record still equals `expected`
  * (someone rewrote the same bytes). Then the call reports a conflict and the manager's merge retries.
  */
 const CAS_ROUNDS = 10;
-/** Longest owner id, in characters, before escaping. */
-const MAX_OWNER_LENGTH = 1024;
-/** Statuses of a client that has not connected yet; any other non-ready status means an outage or a closed client. */
-const STARTING = new Set(["wait", "connecting", "connect"]);
-const CLOSED = new Set(["end", "disconnecting"]);
-
-function noop(): void {}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Session store on Redis through ioredis or node-redis (Redis >= 6.2): standalone, Sentinel (ioredis) or Cluster.
@@ -136,18 +93,17 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
   readonly timeout: number;
   /** `COUNT` hint of each `SCAN` step (the `scanCount` option). */
   readonly scanCount: number;
+  /**
+   * Owner index: `add`, `addCapped`, `touch` and `entries` are one Lua script each on the owner's sorted
+   * set, `remove` one `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
+   */
+  readonly owners: OwnerIndex;
 
-  readonly #timeoutMs: number;
   readonly #isCluster: boolean;
   /** The commands the store sends: the ioredis client itself, or node-redis adapted to its shape. */
   readonly #commands: RedisCommands;
-  /** An ioredis Cluster, whose unfollowed redirections the store resends (see followRedirects); else `null`. */
-  readonly #redirects: Cluster | null;
-  /** Resolves when the client first becomes ready; `null` once it has been ready. */
-  #firstReady: Promise<void> | null = null;
-  #readyListener: (() => void) | null = null;
-  /** Remembers the client's last error (the root cause of "not connected"); reports errors to the manager's logger when the app attached no listener. */
-  readonly #clientErrors: ClientErrorLog;
+  /** Sends them: bounded by `timeout`, failing fast while the client is down. */
+  readonly #runner: CommandRunner;
 
   constructor(options: RedisStoreOptions<C>) {
     if (typeof options !== "object" || options === null) throw new SessionConfigError("RedisStore: options are required: { client }");
@@ -174,20 +130,11 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
     this.prefix = prefix;
     this.timeout = timeout;
     this.scanCount = scanCount;
-    this.#timeoutMs = Math.ceil(timeout * 1000);
     this.#isCluster = commands.isCluster;
-    this.#redirects = this.#isCluster && (commands as unknown) === client ? (client as Cluster) : null;
-    if (commands.status !== "ready") {
-      this.#firstReady = new Promise<void>((resolve) => {
-        this.#readyListener = () => {
-          this.#firstReady = null;
-          this.#readyListener = null;
-          resolve();
-        };
-        commands.once("ready", this.#readyListener);
-      });
-    }
-    this.#clientErrors = new ClientErrorLog(commands, this.name);
+    // An ioredis Cluster, whose unfollowed redirections the runner resends (see followRedirects).
+    const redirectingCluster = this.#isCluster && (commands as unknown) === client ? (client as Cluster) : null;
+    this.#runner = new CommandRunner(commands, timeout, redirectingCluster, this.name);
+    this.owners = redisOwnerIndex(prefix, commands, this.#runner);
   }
 
   /**
@@ -209,73 +156,13 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
    * when the client had no `error` listener of the app's when the store was made.
    */
   attachLogger(logger: SessionLogger): void {
-    this.#clientErrors.attach(logger);
+    this.#runner.clientErrors.attach(logger);
   }
-
-  /**
-   * Owner index: `add`, `addCapped`, `touch` and `entries` are one Lua script each on the owner's sorted
-   * set, `remove` one `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
-   */
-  readonly owners: OwnerIndex = {
-    add: async (owner, id, expiresAt) => {
-      const key = this.#ownerKey("owners.add", owner);
-      checkId("owners.add", id);
-      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
-        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.add", `RedisStore: owners.add needs a deadline in whole Unix milliseconds, got ${String(expiresAt)}`);
-      }
-      await this.#script("owners.add", OWNER_ADD, key, id, expiresAt, Date.now());
-    },
-    remove: async (owner, id) => {
-      const key = this.#ownerKey("owners.remove", owner);
-      await this.#run("owners.remove", () => this.#commands.zrem(key, id));
-    },
-    entries: async (owner) => {
-      const key = this.#ownerKey("owners.entries", owner);
-      const reply = await this.#script("owners.entries", OWNER_ENTRIES, key, Date.now());
-      if (!Array.isArray(reply) || reply.length % 2 !== 0) {
-        throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.entries", "RedisStore: owners.entries got an unexpected reply");
-      }
-      const entries: OwnerEntry[] = [];
-      for (let i = 0; i < reply.length; i += 2) entries.push({ id: String(reply[i]), expiresAt: Number(reply[i + 1]) });
-      return entries;
-    },
-    addCapped: async (owner, id, expiresAt, limit, policy) => {
-      const key = this.#ownerKey("owners.add", owner);
-      checkId("owners.add", id);
-      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || !Number.isSafeInteger(limit) || limit < 1) {
-        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.add", "RedisStore: owners.add needs a deadline in whole Unix milliseconds and a limit >= 1");
-      }
-      // One script on the owner's sorted set: atomic, so parallel logins cannot overshoot the limit.
-      const reply = await this.#script("owners.add", OWNER_ADD_CAPPED, key, id, expiresAt, Date.now(), limit, policy);
-      if (!Array.isArray(reply) || reply.length === 0) throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.add", "RedisStore: owners.add got an unexpected reply");
-      return { added: Number(reply[0]) === 1, evicted: reply.slice(1).map(String) };
-    },
-    touch: async (owner, id, expiresAt) => {
-      const key = this.#ownerKey("owners.touch", owner);
-      checkId("owners.touch", id);
-      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
-        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.touch", `RedisStore: owners.touch needs a deadline in whole Unix milliseconds, got ${String(expiresAt)}`);
-      }
-      // One script (ZADD XX GT, and the key's expiry when this member became the latest); the manager sends it with the record's write.
-      await this.#script("owners.touch", OWNER_TOUCH, key, id, expiresAt);
-    },
-  };
 
   /** The session key of `id`. Ids in the owner index's namespace are refused: they would name an index key. */
   #key(operation: string, id: string): string {
-    checkId(operation, id);
+    checkSessionId(operation, id);
     return this.prefix + id;
-  }
-
-  /**
-   * Key of an owner's index. `{` and `}` are percent-encoded (with `%` itself) so that an owner id
-   * cannot pick its Cluster slot through a hash tag; distinct owners still get distinct keys.
-   */
-  #ownerKey(operation: string, owner: string): string {
-    if (typeof owner !== "string" || owner.length === 0 || owner.length > MAX_OWNER_LENGTH) {
-      throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: ${operation} needs an owner id of 1 to ${MAX_OWNER_LENGTH} characters`);
-    }
-    return this.prefix + OWNER_NAMESPACE + owner.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   }
 
   /** The record of `id` (its version tag stripped), or `null`; with `ttl`, one `GETEX` that also resets the TTL. */
@@ -296,41 +183,41 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
     return version === undefined ? { record: value } : { record: value.slice(TAG_LENGTH), version };
   }
 
-  // Not `async`: the read runs on every request, and an async wrapper is one more promise around #run's.
+  // Not `async`: the read runs on every request, and an async wrapper is one more promise around the runner's.
   #read(id: string, ttl: number | undefined): Promise<string | null> {
-    if (ttl === undefined) return this.#run("get", () => this.#commands.get(this.#key("get", id)));
+    if (ttl === undefined) return this.#runner.run("get", () => this.#commands.get(this.#key("get", id)));
     try {
       checkTtl("get", ttl);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#run("get", () => this.#commands.getex(this.#key("get", id), "EX", ttl));
+    return this.#runner.run("get", () => this.#commands.getex(this.#key("get", id), "EX", ttl));
   }
 
   async create(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("create", ttl);
-    const value = tagged(record);
-    return (await this.#run("create", () => this.#commands.set(this.#key("create", id), value, "EX", ttl, "NX"))) === "OK";
+    const value = taggedValue(record);
+    return (await this.#runner.run("create", () => this.#commands.set(this.#key("create", id), value, "EX", ttl, "NX"))) === "OK";
   }
 
   async update(id: string, record: string, ttl: number): Promise<boolean> {
     checkTtl("update", ttl);
-    const value = tagged(record);
-    return (await this.#run("update", () => this.#commands.set(this.#key("update", id), value, "EX", ttl, "XX"))) === "OK";
+    const value = taggedValue(record);
+    return (await this.#runner.run("update", () => this.#commands.set(this.#key("update", id), value, "EX", ttl, "XX"))) === "OK";
   }
 
   async touch(id: string, ttl: number): Promise<boolean> {
     checkTtl("touch", ttl);
-    return (await this.#run("touch", () => this.#commands.expire(this.#key("touch", id), ttl))) === 1;
+    return (await this.#runner.run("touch", () => this.#commands.expire(this.#key("touch", id), ttl))) === 1;
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#run("destroy", () => this.#commands.del(this.#key("destroy", id)));
+    await this.#runner.run("destroy", () => this.#commands.del(this.#key("destroy", id)));
   }
 
   /** Seconds of TTL Redis holds for `id` (`TTL key`), or `null` when the key is absent or has no expiry. */
   async ttl(id: string): Promise<number | null> {
-    const seconds = await this.#run("ttl", () => this.#commands.ttl(this.#key("ttl", id)));
+    const seconds = await this.#runner.run("ttl", () => this.#commands.ttl(this.#key("ttl", id)));
     return seconds >= 0 ? seconds : null;
   }
 
@@ -353,8 +240,8 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
     for (let round = 0; round < CAS_ROUNDS; round++) {
       const reply =
         expectedTag === undefined
-          ? await this.#script("compareAndSet", COMPARE_AND_SET, key, expected, value, ttl)
-          : await this.#script("compareAndSet", COMPARE_VERSION_AND_SET, key, expectedTag, value, ttl);
+          ? await this.#runner.script("compareAndSet", COMPARE_AND_SET, key, expected, value, ttl)
+          : await this.#runner.script("compareAndSet", COMPARE_VERSION_AND_SET, key, expectedTag, value, ttl);
       if (reply === 1) return tag === undefined ? { status: "written" } : { status: "written", version: tag };
       if (reply === 0 || reply === null) return { status: "missing" };
       const current = typeof reply === "string" ? reply : Buffer.isBuffer(reply) ? reply.toString("utf8") : undefined;
@@ -383,169 +270,37 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
   async *list(): AsyncIterable<string> {
     // ioredis prefixes the keys of commands with the client's keyPrefix, but neither SCAN's pattern
     // nor the keys SCAN returns: both carry the full key.
-    const full = clientKeyPrefix(this.#commands) + this.prefix;
-    const pattern = `${escapeGlob(full)}*`;
+    const fullPrefix = clientKeyPrefix(this.#commands) + this.prefix;
+    const pattern = `${escapeGlob(fullPrefix)}*`;
     // A Cluster knows its masters once connected.
-    if (this.#isCluster) await this.#run("list", async () => undefined);
+    if (this.#isCluster) await this.#runner.run("list", async () => undefined);
     const nodes: RedisNodeCommands[] = this.#isCluster ? (this.#commands as RedisClusterCommands).nodes("master") : [this.#commands as unknown as RedisNodeCommands];
     for (const node of nodes) {
       let cursor = "0";
       do {
-        const [next, keys] = await this.#run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount, "TYPE", "string"), node);
+        const [next, keys] = await this.#runner.run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount, "TYPE", "string"), node);
         cursor = next;
         for (const key of keys) {
           // TYPE string already leaves out the owner indexes (sorted sets); the namespace check is the second lock.
-          if (key.startsWith(full) && !key.startsWith(OWNER_NAMESPACE, full.length)) yield key.slice(full.length);
+          if (key.startsWith(fullPrefix) && !key.startsWith(OWNER_NAMESPACE, fullPrefix.length)) yield key.slice(fullPrefix.length);
         }
       } while (cursor !== "0");
     }
   }
 
-  /**
-   * Run a Lua script on one key: `EVALSHA`, falling back to `EVAL` (which caches it) when the server
-   * does not have it yet (first use, a restart, `SCRIPT FLUSH`).
-   */
-  async #script(operation: string, lua: LuaScript, key: string, ...args: (string | number)[]): Promise<unknown> {
-    return this.#run(operation, async (direct) => {
-      try {
-        return await this.#commands.evalsha(lua.sha, 1, key, ...args);
-      } catch (err) {
-        if (!messageOf(err).startsWith("NOSCRIPT")) throw err;
-        const load = () => this.#commands.eval(lua.source, 1, key, ...args);
-        // Resent after a Cluster redirection: the fallback must bypass the auto-pipeline too.
-        return direct && this.#redirects !== null ? unpipelined(this.#redirects, load) : load();
-      }
-    });
-  }
-
   /** Detach from the client. The client stays open: it is yours to `quit()`. */
   async close(): Promise<void> {
-    if (this.#readyListener !== null) this.#commands.off("ready", this.#readyListener);
-    this.#readyListener = null;
-    this.#clientErrors.detach();
-  }
-
-  /**
-   * Run one operation bounded by `timeout`. Sends nothing while the client is disconnected after it
-   * was once ready (fail fast, nothing queued); before the first connection, waits for it within the
-   * same time budget.
-   */
-  #run<T>(operation: string, send: (direct?: boolean) => Promise<T>, target: RedisCommands | RedisNodeCommands = this.#commands): Promise<T> {
-    // On an ioredis Cluster, a redirection the auto-pipeline did not follow is resent (see followRedirects).
-    const run = this.#redirects !== null && target === this.#commands ? () => followRedirects(this.#redirects!, send) : send;
-    // Connected (every request of a healthy app): one promise and one timer, nothing else.
-    if (target !== this.#commands || this.#commands.status === "ready") return this.#bounded(operation, run);
-    return this.#runWhenConnected(operation, run);
-  }
-
-  /** `send()` bounded by `timeout`; a late answer or rejection after the timeout is dropped. */
-  #bounded<T>(operation: string, send: () => Promise<T>): Promise<T> {
-    return bounded(
-      send,
-      this.#timeoutMs,
-      () => new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`),
-      (err) => toStoreError(operation, err, this.#clientErrors.lastError),
-      true,
-    );
-  }
-
-  /** Not ready: wait for the first connection (within the same budget), or fail at once. */
-  async #runWhenConnected<T>(operation: string, send: () => Promise<T>, target: RedisCommands | RedisNodeCommands = this.#commands): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        // Still not connected: the client's last error (ECONNREFUSED, WRONGPASS…) says why.
-        () =>
-          reject(
-            new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} did not answer within ${this.timeout}s`, {
-              cause: this.#commands.status === "ready" ? undefined : (this.#clientErrors.lastError ?? undefined),
-            }),
-          ),
-        this.#timeoutMs,
-      );
-      timer.unref?.();
-    });
-    try {
-      if (target === this.#commands) await Promise.race([this.#connected(operation), timedOut]);
-      const pending = send();
-      pending.catch(noop); // a late rejection after the timeout must not go unhandled
-      return await Promise.race([pending, timedOut]);
-    } catch (err) {
-      throw toStoreError(operation, err, this.#clientErrors.lastError);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Resolves when commands can be sent now; rejects at once when the client is down or closed. */
-  async #connected(operation: string): Promise<void> {
-    const status = this.#commands.status;
-    if (status === "ready") return;
-    if (this.#firstReady !== null && STARTING.has(status)) {
-      // lazyConnect: nothing connects until asked.
-      if (status === "wait") this.#commands.connect().catch(noop);
-      return this.#firstReady;
-    }
-    const why = CLOSED.has(status) ? "the Redis client was closed" : "the Redis client is not connected (it is reconnecting)";
-    throw new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed at once: ${why}, status "${status}"; nothing was sent`, {
-      cause: this.#clientErrors.lastError ?? undefined,
-    });
+    this.#runner.detach();
   }
 }
 
 /** The value to store for `record`: tagged with a fresh version when it is in shared-session's own format. */
-function tagged(record: string): string {
+function taggedValue(record: string): string {
   return isTaggable(record) ? newTag() + record : record;
-}
-
-function checkTtl(operation: string, ttl: number): void {
-  if (!Number.isInteger(ttl) || ttl < 1) {
-    throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: ${operation} needs a TTL in whole seconds >= 1, got ${String(ttl)}`);
-  }
-}
-
-/** Session ids in the owner index's namespace would name an index key: refused before anything is sent. */
-function checkId(operation: string, id: string): void {
-  if (id.startsWith(OWNER_NAMESPACE)) {
-    throw new RedisStoreError("ERR_REDIS_ARGUMENT", operation, `RedisStore: session ids may not start with "${OWNER_NAMESPACE}" (owner indexes live there)`);
-  }
 }
 
 function clientKeyPrefix(client: RedisCommands): string {
   const keyPrefix: unknown = client.options.keyPrefix;
   if (keyPrefix === undefined || keyPrefix === null) return "";
   return Buffer.isBuffer(keyPrefix) ? keyPrefix.toString("utf8") : String(keyPrefix);
-}
-
-/**
- * The store's error for a failed command. `lastError` is the client's last `error` event: when the
- * command failed because the connection is down or unauthenticated, it becomes the root of the chain.
- */
-/** Error codes Redis answers with that say what went wrong, wherever they appear in the message. */
-const REDIS_ERROR_CODE =
-  /\b(NOPERM|READONLY|OOM|NOREPLICAS|WRONGTYPE|NOSCRIPT|NOAUTH|WRONGPASS|BUSY|LOADING|MASTERDOWN|CLUSTERDOWN|CROSSSLOT|TRYAGAIN|MISCONF|EXECABORT)\b/;
-
-function toStoreError(operation: string, err: unknown, lastError: Error | null = null): RedisStoreError {
-  if (err instanceof RedisStoreError) return err;
-  // ioredis errors carry the command (`command.args`: the key, hence the session id, and for a
-  // script the records): the cause is a scrubbed copy, and the message its first line.
-  const cause = scrubError(err);
-  const message = cause.message;
-  if (lastError !== null && cause.cause === undefined && /^NOAUTH|enableOfflineQueue|Connection is closed|Stream isn't writeable|The client is (offline|closed)|Socket closed unexpectedly/i.test(message)) {
-    Object.defineProperty(cause, "cause", { value: lastError, writable: true, configurable: true });
-  }
-  // Each layer says its part once: the driver's message is the cause's; ours names the operation and,
-  // for a server error, its code word (READONLY, OOM, NOPERM…).
-  if (/unknown command/i.test(message) && /getex/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_VERSION", operation, "RedisStore needs Redis >= 6.2 (GETEX); the server does not know the command", { cause });
-  }
-  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable|The client is (offline|closed)|Socket closed unexpectedly/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_NOT_CONNECTED", operation, `RedisStore: ${operation} failed: the Redis connection is down`, { cause });
-  }
-  if (/command timed out/i.test(message)) {
-    return new RedisStoreError("ERR_REDIS_TIMEOUT", operation, `RedisStore: ${operation} failed: the client's commandTimeout passed`, { cause });
-  }
-  // A script's error wraps the command's ("ERR Error running script …: NOPERM …"): name the inner code.
-  const code = REDIS_ERROR_CODE.exec(message)?.[1] ?? /^([A-Z][A-Z_]{1,30})\b/.exec(message)?.[1];
-  return new RedisStoreError("ERR_REDIS_COMMAND", operation, `RedisStore: ${operation} failed${code === undefined ? "" : `: ${code}`}`, { cause });
 }

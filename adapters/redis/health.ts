@@ -1,13 +1,7 @@
 import { scrubError } from "../../src/core/errors.js";
 import type { SessionLogger } from "../../src/core/types.js";
 import type { RedisClusterCommands, RedisCommands, RedisNodeCommands } from "./commands.js";
-
-/** An ioredis client, or a node-redis client in its shape. */
-type RedisClient = RedisCommands;
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+import { messageOf } from "./errors.js";
 
 /**
  * Resolve once `client` is connected and every server it talks to (each master of a Cluster) answers
@@ -16,7 +10,7 @@ function messageOf(err: unknown): string {
  * password, no master...). Sends nothing while disconnected, so it works with `enableOfflineQueue: false`
  * right after the client is created, where `client.ping()` would fail at once.
  */
-export async function whenRedisReady(client: RedisClient, timeoutMs: number): Promise<void> {
+export async function whenRedisReady(client: RedisCommands, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   const onError = (err: unknown) => {
@@ -84,7 +78,7 @@ export class ClientErrorLog {
   lastError: Error | null = null;
   readonly #detach: () => void;
 
-  constructor(client: RedisClient, store: string) {
+  constructor(client: RedisCommands, store: string) {
     const report = client.listenerCount("error") === 0;
     const onError = (err: unknown) => {
       this.lastError = scrubError(err);

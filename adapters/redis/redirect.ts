@@ -1,4 +1,5 @@
 import type { Cluster } from "ioredis";
+import { messageOf } from "./errors.js";
 
 /**
  * A Cluster node's redirection, as ioredis passes it on when it did not follow it, or ioredis's
@@ -7,10 +8,6 @@ import type { Cluster } from "ioredis";
 const REDIRECT = /^(MOVED|ASK) \d+ |^All keys in the pipeline should belong to the same slots allocation group/;
 /** Resends after a redirection that came back through the auto-pipeline; then the error stands. */
 const RESENDS = 3;
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Run `send` on a Cluster client and, when a node answers `MOVED` or `ASK`, send it again outside

@@ -11,7 +11,7 @@ import {
   MemcachedStoreError,
   memcachedExpiration,
 } from "../../adapters/memcached.js";
-import { createSessionManager, SessionConfigError, StoreUnavailableError, UnsupportedOperationError, type SessionManager, type SessionStore } from "../../src/index.js";
+import { createSessionManager, SessionConfigError, SessionError, StoreUnavailableError, UnsupportedOperationError, type SessionManager, type SessionStore } from "../../src/index.js";
 import { services, startMemcached, uniquePrefix, type MemcachedHandle } from "../services/index.js";
 import { storeKeysFor } from "../helpers/store-keys.js";
 import { countCommands, dedicatedMemcached, holdersOf, serverTtl, ttlOnServers } from "../helpers/memcached-servers.js";
@@ -216,6 +216,7 @@ describe("MemcachedStore on the shared servers: what the servers hold", () => {
     for (const call of [() => store.get(`${fits}x`), () => store.create(`${fits}x`, RECORD, 60), () => store.destroy(`${fits}x`)]) {
       const error = await call().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MemcachedStoreError);
+      expect(error).toBeInstanceOf(SessionError);
       expect((error as MemcachedStoreError).code).toBe("ERR_MEMCACHED_KEY");
       expect((error as Error).message).toMatch(/^MemcachedStore: key of 251 bytes .* limit of 250 bytes/);
     }
@@ -349,6 +350,7 @@ describe("MemcachedStore: one of three servers stopped or paused", () => {
     const unavailable = error as StoreUnavailableError;
     expect(unavailable.status).toBe(503);
     expect(unavailable.cause).toBeInstanceOf(MemcachedStoreError);
+    expect(unavailable.cause).toBeInstanceOf(SessionError);
     expect((unavailable.cause as Error).message).toMatch(/^MemcachedStore: /);
     return unavailable;
   }
