@@ -9,10 +9,11 @@ import { readinessTimeout, storeReady } from "./readiness.js";
 import { jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
 import { checkLifetime, lifetimeFromMs } from "./lifetime.js";
 import { SessionCookie } from "./session-cookie.js";
+import { handOver, replacedError, type SessionSlot } from "./session-swap.js";
 import { checkPeerOptions } from "./peer-options.js";
 import { resolveSecrets, sign } from "./signing.js";
 import { storeKeys } from "./store-key.js";
-import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, type SessionLimit } from "./owners.js";
+import { checkLimit, EVICTED_RECORD, isPlaceholder, OwnerStoreOps, ownedSince, revocationGraceMs, withTouch, type SessionLimit } from "./owners.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import type { SessionStore, VersionedRecord } from "./store.js";
 import { commitChannel, loadChannel, storeChannel, storeOutcome, trace, traced, type CommitTraceContext, type LoadTraceContext, type StoreTraceContext } from "./tracing.js";
@@ -92,7 +93,7 @@ export interface SessionOptions<D extends object = SessionData> {
    * At most `limit` live sessions per owner, enforced atomically when a write names an owner (parallel
    * logins cannot overshoot it). Needs `owner` and a store whose owner index can cap (`RedisStore`,
    * `MemoryStore`); refused at construction otherwise (Memcached has no index to count with).
-   * @example { limit: 1, onLimit: "evict-oldest" } // one device at a time
+   * @example { limit: 1, onLimit: "evict-least-active" } // one device at a time
    */
   maxSessionsPerOwner?: SessionLimit;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */
@@ -186,7 +187,7 @@ export interface SessionEvents {
    * by `listSessions` and the owner calls (`idle`). `owner` when the record named one.
    */
   expired: { session: string; owner?: string; reason?: "absolute" | "idle" };
-  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-oldest"`). */
+  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-least-active"`). */
   evicted: { session: string; owner: string };
   /** A session was refused because its owner's sessions were revoked after it was issued ({@link SessionManager.revokeOwnerSessions}). */
   revoked: { session: string; owner: string };
@@ -278,6 +279,10 @@ interface State {
   lifetimeChanged?: boolean;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
   pending?: Promise<void> | undefined;
+  /** The binding's slot: `regenerate()` puts a new session object there (see session-swap.ts). */
+  slot?: SessionSlot | undefined;
+  /** This is the detached snapshot of an object `regenerate()` replaced by this one: operations refuse. */
+  replacedBy?: object | undefined;
   readonly manager: SessionManager<never>;
 }
 
@@ -537,6 +542,10 @@ export class SessionManager<D extends object = SessionData> {
       decode: (raw, now, key) => this.#codec.decode(raw, now, key),
       absoluteTimeout: this.absoluteTimeout,
       retryAfter: this.retryAfter,
+      idleTimeout: this.idleTimeout,
+      touchAfter: this.touchAfter,
+      storeTimeoutMs: this.#timeoutMs,
+      limit: this.#limit,
     });
     this.#cookieAttributes = {
       path: options.cookie?.path ?? "/",
@@ -675,7 +684,7 @@ export class SessionManager<D extends object = SessionData> {
     // Corrupt or past its deadline: #read says so, and the record's TTL removes it.
     if (decoded === null || ttl <= 0) return raw;
     const owner = this.#owner === undefined ? undefined : decoded.meta.owner;
-    await this.#indexOwner(id, owner, decoded.meta.expiresAt);
+    await this.#indexOwner(id, owner, decoded.meta);
     const moved = await this.#store("create", key, () => this.store.create(key, raw, ttl));
     await this.#store("destroy", id, () => this.store.destroy(id));
     if (owner !== undefined && this.#indexed) await this.#store("owners.remove", id, () => this.store.owners!.remove(owner, id));
@@ -775,6 +784,8 @@ export class SessionManager<D extends object = SessionData> {
     } else if (now - decoded.meta.writtenAt >= this.touchAfter * 1000) {
       state.refresh = true;
     }
+    // "evict-least-active": an owned session's index entry follows its activity, re-scored by a rewrite once per touchAfter.
+    if (this.#refreshOnGet && this.#owners.refreshDue(decoded.meta, now)) state.refresh = true;
     return session;
   }
 
@@ -797,8 +808,10 @@ export class SessionManager<D extends object = SessionData> {
     if (!this.#tracingCommit && traced(commitChannel)) return this.#traceCommit(session);
     try {
       const state = stateOf(session);
+      if (state.replacedBy !== undefined) throw replacedError("commit");
       // A session method the app did not await still runs: commit what it leaves.
-      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(session));
+      // (regenerate() may have replaced the object meanwhile: commit the one it left.)
+      if (state.pending !== undefined) return state.pending.then(() => this.commitNow(SessionImpl.current(session)));
       if (state.disabled) return NO_COOKIE;
       const data = { ...(session as object) } as Record<string, unknown>;
       const dataText = this.#serializer.stringify(data);
@@ -1065,8 +1078,9 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
-  async #indexOwner(id: string, owner: string | undefined, expiresAt: number): Promise<void> {
+  async #indexOwner(id: string, owner: string | undefined, meta: RecordMeta): Promise<void> {
     if (owner === undefined || !this.#indexed) return;
+    const expiresAt = this.#owners.score(meta, Date.now());
     const key = this.#keyOf(id);
     if (this.#limit !== undefined) return this.#owners.indexCapped(this.#limit, owner, key, expiresAt);
     await this.#store("owners.add", key, () => this.store.owners!.add(owner, key, expiresAt));
@@ -1101,7 +1115,10 @@ export class SessionManager<D extends object = SessionData> {
       await this.#unindexOwner(old, state.meta.owner, undefined);
     }
     const keep = options.keep;
-    for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
+    // With a binding's slot (Express, Koa), the old object keeps its data as a detached snapshot.
+    const slot = state.slot;
+    const snapshot: State | undefined = slot === undefined ? undefined : { ...state, pending: undefined, slot: undefined, commitTrace: undefined };
+    if (slot === undefined) for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete (session as Record<string, unknown>)[key];
     this.#reset(state);
     if (options.renewDeadline !== true) {
       state.meta.createdAt = createdAt;
@@ -1109,6 +1126,12 @@ export class SessionManager<D extends object = SessionData> {
     }
     state.forceSave = true;
     state.clearCookie = true;
+    if (slot !== undefined) {
+      const next = new SessionImpl(state);
+      snapshot!.replacedBy = next;
+      SessionImpl.rebind(session, snapshot!);
+      handOver(slot, session, next, keep);
+    }
     if (old !== null) this.#emit("regenerated", { from: this.#hash(old) });
   }
 
@@ -1171,6 +1194,7 @@ export class SessionManager<D extends object = SessionData> {
   setLifetimeSession(session: object, seconds: unknown): void {
     const lifetime = checkLifetime(seconds);
     const state = stateOf(session);
+    if (state.replacedBy !== undefined) throw replacedError("setLifetime");
     if (state.meta.lifetime === lifetime) return;
     setLifetimeOf(state.meta, lifetime);
     state.lifetimeChanged = true;
@@ -1246,6 +1270,16 @@ export class SessionManager<D extends object = SessionData> {
     return new SessionImpl(state) as unknown as Session<D>;
   }
 
+  /** @internal From now on `regenerate()` hands `slot` a new session object instead of emptying this one (see session-swap.ts). */
+  replaceOnRegenerate(session: object, slot: SessionSlot): void {
+    stateOf(session).slot = slot;
+  }
+
+  /** @internal The object that is `session` now: itself, or what `regenerate()` replaced it by. */
+  currentSession<S extends object>(session: S): S {
+    return SessionImpl.current(session);
+  }
+
   /** @internal The id of a session, made on first use: an anonymous request that never asks costs no random bytes. */
   sessionId(session: object): string {
     return this.#idOf(stateOf(session));
@@ -1278,6 +1312,7 @@ export class SessionManager<D extends object = SessionData> {
   }
 
   #usable(state: State): State {
+    if (state.replacedBy !== undefined) throw replacedError();
     if (state.disabled) {
       throw new StoreUnavailableError(this.store.name, "load", {
         cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),
@@ -1339,19 +1374,23 @@ export class SessionManager<D extends object = SessionData> {
     const previousOwner = state.meta.owner;
     const meta = this.#meta(state.meta, now, this.#ownerOf(data));
     const record = this.#encode(meta, dataText, data, state.secure, key);
-    if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta.expiresAt);
+    if (meta.owner !== previousOwner) await this.#indexOwner(id, meta.owner, meta);
+    // Same owner: re-score its index entry with the write ("evict-least-active"), in the same round trip.
+    const touched = meta.owner === previousOwner ? this.#owners.touchEntry(meta, key, now) : undefined;
     if (this.store.capabilities.compareAndSet && state.loadedRecord !== null) {
-      const wrote = await this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest));
+      const wrote = await withTouch(this.#afterOtherWrites(id, state, (latest) => this.#compareAndSet(session, state, key, dataText, record, meta, latest)), touched);
+      if (wrote) await this.#owners.touchLater(state.meta, key, now);
       if (state.persisted) await this.#unindexOwner(id, previousOwner, state.meta.owner);
       return this.#ownerChecked(session, state, previousOwner, wrote);
     }
-    const ok = await this.#store("update", key, () => this.store.update(key, record, ttl));
+    const ok = await withTouch(this.#store("update", key, () => this.store.update(key, record, ttl)), touched);
     if (!ok) {
       clearData(session);
       this.#gone(state);
       return false;
     }
     this.#written(state, meta, dataText, record, undefined);
+    await this.#owners.touchLater(meta, key, now);
     await this.#unindexOwner(id, previousOwner, meta.owner);
     return this.#ownerChecked(session, state, previousOwner, true);
   }
@@ -1379,7 +1418,7 @@ export class SessionManager<D extends object = SessionData> {
       const key = this.#keyOf(id);
       // Encrypted records are bound to their key: encoded per id drawn.
       const record = this.#encode(meta, dataText, data, state.secure, key);
-      await this.#indexOwner(id, owner, meta.expiresAt);
+      await this.#indexOwner(id, owner, meta);
       if (await this.#store("create", key, () => this.store.create(key, record, ttl))) {
         this.#written(state, meta, dataText, record, undefined);
         state.sendCookie = true;
@@ -1389,7 +1428,7 @@ export class SessionManager<D extends object = SessionData> {
         return true;
       }
       // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
-      if (this.#limit?.onLimit === "evict-oldest" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
+      if (this.#limit?.onLimit === "evict-least-active" && (await this.#store("get", key, () => this.store.get(key))) === EVICTED_RECORD) {
         this.#gone(state);
         return false;
       }
@@ -1454,7 +1493,7 @@ export class SessionManager<D extends object = SessionData> {
         version = conflict.version;
         dataText = this.#serializer.stringify(merged);
         const owner = this.#ownerOf(merged);
-        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta.expiresAt);
+        if (owner !== meta.owner && owner !== current.meta.owner) await this.#indexOwner(id, owner, current.meta);
         meta = this.#meta(current.meta, Date.now(), owner);
         if (state.lifetimeChanged === true) setLifetimeOf(meta, state.meta.lifetime);
         record = this.#encode(meta, dataText, merged, state.secure, key);
@@ -1651,10 +1690,21 @@ export class SessionManager<D extends object = SessionData> {
  * entry to add and, worse, ephemeron work for the garbage collector on every request.
  */
 class SessionImpl {
-  readonly #state: State;
+  #state: State;
 
   constructor(state: State) {
     this.#state = state;
+  }
+
+  /** Detach a session object replaced by `regenerate()`: from now on it answers from `snapshot`. */
+  static rebind(session: object, snapshot: State): void {
+    (session as SessionImpl).#state = snapshot;
+  }
+
+  static current<S extends object>(session: S): S {
+    let current: object = session;
+    while (#state in current && current.#state.replacedBy !== undefined) current = current.#state.replacedBy;
+    return current as S;
   }
 
   static of(session: object): State | undefined {

@@ -15,7 +15,7 @@ export interface Committed {
 export function commitAll(hold: Hold): Committed | Promise<Committed> {
   // `req.session = null` / `delete req.session` unsets the session the request had last (the `unset` option).
   const unset = hold.req.session == null ? (hold.others?.[hold.others.length - 1] ?? hold) : undefined;
-  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.session as never));
+  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.manager.currentSession(c.session) as never));
   const first = commit(hold);
   if (hold.others === undefined) return first;
   const all = [first, ...hold.others.map(commit)];
@@ -29,7 +29,9 @@ export function commitAll(hold: Hold): Committed | Promise<Committed> {
 /** A session the app took off the request: destroyed (`unset: "destroy"`), or left as stored and nothing sent (`"keep"`). */
 function commitUnset(c: Covered): CommitResult | Promise<CommitResult> {
   if (c.manager.unset === "keep") return { setCookie: undefined };
-  return c.session.destroy().then(() => c.manager.commitNow(c.session as never));
+  // The object regenerate() left on the request last, not the one loaded.
+  const session = c.manager.currentSession(c.session);
+  return session.destroy().then(() => c.manager.commitNow(session as never));
 }
 
 /** Add our `Set-Cookie` value(s) after any the app set. */

@@ -115,6 +115,7 @@ function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<
   const adopt = (session: Session<D>): void => {
     (hold.others ??= []).push({ manager: core, session: session as unknown as Session });
     req.session = session as unknown as Session;
+    manager.replaceOnRegenerate(session, req);
     next();
   };
   if (loaded instanceof Promise) {
@@ -130,6 +131,8 @@ function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<
 /** The session is loaded: on the request, and the response held until it is committed. */
 function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
   req.session = session;
+  // regenerate() puts a new object in req.session, as express-session does (Passport's keepSessionInfo reads the old one).
+  manager.replaceOnRegenerate(session, req);
   defineSessionID(req);
   holdResponse(req, res, manager, session);
   next();
