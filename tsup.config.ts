@@ -5,7 +5,7 @@ const shared: Options = {
     index: "src/index.ts",
     redis: "adapters/redis.ts",
     memcached: "adapters/memcached.ts",
-    express: "src/frameworks/express.ts",
+    express: "src/frameworks/express/index.ts",
     koa: "src/frameworks/koa.ts",
     fastify: "src/frameworks/fastify.ts",
     testing: "src/testing/index.ts",
