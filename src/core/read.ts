@@ -100,7 +100,7 @@ function loadToken(engine: Engine, token: string | null, load: Load): Data | Pro
     stateOf(session).viaHeader = true;
     return session;
   }
-  // A header token was never in express-session's form: no conversion to mark.
+  // Re-sent only after a secret rotation: a header token is never converted to another form.
   return read(engine, { id: verified.id, secretIndex: verified.secretIndex, legacy: false }, load, 0).then((session) => {
     stateOf(session).viaHeader = true;
     return session;
