@@ -151,14 +151,14 @@ export class Engine {
   }
 
   /** The record vanished under us (destroyed, regenerated or expired elsewhere): never write it back. */
-  gone(state: State): void {
+  continueWithoutRecord(state: State): void {
     this.events.log("debug", "session.gone", "session no longer exists in the store; the request continues without it", state.id ?? undefined);
     state.restart();
     state.clearCookie = true;
   }
 
   /** The state, for a session method that needs the store; throws when the store was down at load. */
-  usable(state: State): State {
+  refuseIfStoreWasDown(state: State): State {
     if (state.disabled) {
       throw new StoreUnavailableError(this.store.name, "load", {
         cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),

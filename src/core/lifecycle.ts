@@ -22,7 +22,7 @@ export interface RegenerateRequest {
  */
 export async function regenerate(session: Data, state: State, options: RegenerateRequest): Promise<void> {
   const engine = state.engine;
-  engine.usable(state);
+  engine.refuseIfStoreWasDown(state);
   const old = state.id;
   const { createdAt, expiresAt } = state.meta;
   if (state.persisted && old !== null) {
@@ -45,7 +45,7 @@ export async function regenerate(session: Data, state: State, options: Regenerat
 /** Delete the stored session; the request goes on with a new, empty one, and the cookie is expired. */
 export async function destroy(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.usable(state);
+  engine.refuseIfStoreWasDown(state);
   const old = state.id;
   if (state.persisted && old !== null) {
     const key = engine.keyOf(old);
@@ -60,21 +60,21 @@ export async function destroy(session: Data, state: State): Promise<void> {
 
 /** Write now, even a new session without data. */
 export async function save(session: Data, state: State): Promise<void> {
-  state.engine.usable(state);
+  state.engine.refuseIfStoreWasDown(state);
   await write(session, state, { saveCalled: true });
 }
 
 /** Reset the stored session's TTL without writing it; a persistent cookie is re-sent, its lifetime rolled. */
 export async function touch(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.usable(state);
+  engine.refuseIfStoreWasDown(state);
   if (!state.persisted || state.id === null) return;
   const ttl = engine.ttl(state.meta, Date.now());
   const key = engine.keyOf(state.id);
   const ok = ttl > 0 && (await engine.call("touch", key, () => engine.store.touch(key, ttl)));
   if (!ok) {
     clearData(session);
-    engine.gone(state);
+    engine.continueWithoutRecord(state);
     return;
   }
   state.lifetimeRolled = true;

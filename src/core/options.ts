@@ -2,7 +2,7 @@ import { v4 as uuidv4 } from "uuid";
 import { resolveCookie, type CookieOptions, type ResolvedCookie } from "./cookie.js";
 import { encryptedCodec, RecordCipher, type EncryptionOptions } from "./encryption.js";
 import { SessionConfigError } from "./errors.js";
-import { expressSessionCodec, nativeCodec, type Codec } from "./format.js";
+import { expressSessionCodec, nativeCodec, type Codec } from "./codec.js";
 import { resolveHeaderCarrier, type HeaderCarrier, type HeaderCarrierOptions } from "./header-carrier.js";
 import { checkLimit, revocationGraceMs, type SessionLimit } from "./owners.js";
 import { checkPeerOptions } from "./peer-options.js";

@@ -81,7 +81,7 @@ export async function ownerChecked(session: Data, state: State, previous: string
   if (owner === undefined || owner === previous) return wrote;
   if (!(await engine.owners.revokedNow(state.meta, engine.keyOf(state.id)))) return wrote;
   clearData(session);
-  engine.gone(state);
+  engine.continueWithoutRecord(state);
   return false;
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { SessionConfigError, SessionError, StoreUnavailableError } from "./errors.js";
 import type { SessionEvents } from "./events.js";
-import type { LoadedRecord } from "./format.js";
+import type { LoadedRecord } from "./codec.js";
 import type { RecordMeta } from "./record.js";
 import type { SessionStore } from "./store.js";
 

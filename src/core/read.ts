@@ -3,7 +3,7 @@ import { moveLegacy } from "./compat/express-session.js";
 import { State, type Engine } from "./engine.js";
 import { SessionError, StoreUnavailableError } from "./errors.js";
 import { hashId } from "./events.js";
-import type { LoadedRecord, ReadCookie } from "./format.js";
+import type { LoadedRecord, ReadCookie } from "./codec.js";
 import { checksMark } from "./owner-index.js";
 import type { Data } from "./options.js";
 import { isPlaceholder } from "./owners.js";
@@ -215,7 +215,7 @@ function loadedState(engine: Engine, cookie: ReadCookie, secure: boolean, decode
 /** `session.reload()`: the stored data replace the session's; gone from the store, an error. */
 export async function reload(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.usable(state);
+  engine.refuseIfStoreWasDown(state);
   if (state.stored === null || state.id === null) return;
   const id = state.id;
   const key = engine.keyOf(id);
@@ -225,7 +225,7 @@ export async function reload(session: Data, state: State): Promise<void> {
   const decoded: LoadedRecord | null = raw === null ? null : engine.config.codec.decode(raw, now, key);
   clearData(session);
   if (!decoded || decoded.meta.expiresAt <= now) {
-    engine.gone(state);
+    engine.continueWithoutRecord(state);
     // As the peers: the app learns that the session it holds no longer exists.
     throw new SessionError("ERR_SESSION_GONE", "failed to load session: its record is gone (destroyed, regenerated or expired elsewhere); the request continues without it");
   }

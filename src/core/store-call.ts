@@ -28,7 +28,7 @@ export function storeCall(config: Config, events: Events): StoreCall {
   };
 
   /** One promise and one timer per call (no async function, no Promise.race): this runs on every request. */
-  const bound = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
+  const boundedCall = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
     if (storeBounded) {
       // The store settles every call within its own timeout (<= storeTimeout): no second timer.
       try {
@@ -52,8 +52,8 @@ export function storeCall(config: Config, events: Events): StoreCall {
   };
 
   return <T>(operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> => {
-    if (!traced(storeChannel)) return bound(operation, run);
+    if (!traced(storeChannel)) return boundedCall(operation, run);
     const context: StoreTraceContext = { store: store.name, operation, session: key === undefined ? undefined : hashId(key), outcome: undefined };
-    return trace(storeChannel, context, () => bound(operation, run), (c, value) => (c.outcome = storeOutcome(operation, value))) as Promise<T>;
+    return trace(storeChannel, context, () => boundedCall(operation, run), (c, value) => (c.outcome = storeOutcome(operation, value))) as Promise<T>;
   };
 }

@@ -65,7 +65,7 @@ export async function write(
     // The absolute deadline passed during the request.
     await call("destroy", key, () => store.destroy(key));
     clearData(session);
-    engine.gone(state);
+    engine.continueWithoutRecord(state);
     return false;
   }
   const previousOwner = state.meta.owner;
@@ -80,10 +80,10 @@ export async function write(
   const ok = await call("update", key, () => store.update(key, record, ttl));
   if (!ok) {
     clearData(session);
-    engine.gone(state);
+    engine.continueWithoutRecord(state);
     return false;
   }
-  written(state, meta, { text: dataText, record, version: undefined });
+  markStored(state, meta, { text: dataText, record, version: undefined });
   await unindexOwner(engine, id, previousOwner, meta.owner);
   return ownerChecked(session, state, previousOwner, true);
 }
@@ -113,7 +113,7 @@ function encode(engine: Engine, meta: RecordMeta, dataText: string, data: Data, 
 }
 
 /** The store now holds `stored` with `meta`, as this request wrote or found it. */
-function written(state: State, meta: RecordMeta, stored: Stored): void {
+function markStored(state: State, meta: RecordMeta, stored: Stored): void {
   state.meta = meta;
   state.stored = stored;
   state.rewrite = false;
@@ -134,7 +134,7 @@ async function create(state: State, dataText: string, data: Data): Promise<boole
     const record = encode(engine, meta, dataText, data, state.secure, key);
     await indexOwner(engine, id, owner, meta.expiresAt);
     if (await call("create", key, () => store.create(key, record, ttl))) {
-      written(state, meta, { text: dataText, record, version: undefined });
+      markStored(state, meta, { text: dataText, record, version: undefined });
       state.sendCookie = true;
       state.clearCookie = false;
       state.forceSave = false;
@@ -143,7 +143,7 @@ async function create(state: State, dataText: string, data: Data): Promise<boole
     }
     // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
     if (engine.config.limit?.onLimit === "evict-oldest" && (await call("get", key, () => store.get(key))) === EVICTED_RECORD) {
-      engine.gone(state);
+      engine.continueWithoutRecord(state);
       return false;
     }
     events.log("warn", "session.id-collision", "a new id already existed in the store; drawing another", id);
@@ -225,7 +225,7 @@ async function compareAndSet(session: Data, state: State, key: string, pending: 
       clearData(session);
       assignData(engine, session, merged, id);
       if (text === current.dataText && (!state.lifetimeChanged || current.meta.lifetime === meta.lifetime)) {
-        written(state, current.meta, { text, record: conflict.record, version: conflict.version });
+        markStored(state, current.meta, { text, record: conflict.record, version: conflict.version });
         return false;
       }
       if (conflicts > 0) await pause(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** conflicts));
@@ -233,7 +233,7 @@ async function compareAndSet(session: Data, state: State, key: string, pending: 
     const ttl = engine.ttl(meta, Date.now());
     const result = await engine.call("compareAndSet", key, () => (version === undefined ? cas(key, expected, record, ttl) : cas(key, expected, record, ttl, version)));
     if (result.status === "written") {
-      written(state, meta, { text, record, version: result.version });
+      markStored(state, meta, { text, record, version: result.version });
       return true;
     }
     if (result.status === "missing") break;
@@ -249,6 +249,6 @@ async function compareAndSet(session: Data, state: State, key: string, pending: 
     });
   }
   clearData(session);
-  engine.gone(state);
+  engine.continueWithoutRecord(state);
   return false;
 }
