@@ -7,7 +7,7 @@ import { isNodeRedis, nodeRedisCommands, type NodeRedisClient, type NodeRedisClu
 import { escapeGlob } from "./redis/glob.js";
 import { ClientErrorLog, whenRedisReady } from "./redis/health.js";
 import { followRedirects, unpipelined } from "./redis/redirect.js";
-import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
+import { COMPARE_AND_SET, COMPARE_VERSION_AND_SET, OWNER_ADD, OWNER_ADD_CAPPED, OWNER_ENTRIES, OWNER_TOUCH, TAG_LENGTH, type LuaScript } from "./redis/lua.js";
 import { isTag, isTaggable, newTag, tagOf, untagged } from "./redis/version.js";
 
 export { createRedisClient } from "./redis/client.js";
@@ -66,7 +66,7 @@ export class RedisStoreError extends SessionError {
   declare readonly code: RedisStoreErrorCode;
   /**
    * The store operation: `get`, `create`, `update`, `touch`, `destroy`, `ttl`, `compareAndSet`, `list`, `ready`,
-   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`.
+   * or one of the owner index's `owners.add`, `owners.remove`, `owners.entries`, `owners.touch`.
    */
   readonly operation: string;
 
@@ -113,8 +113,9 @@ function messageOf(err: unknown): string {
  *
  * Owner index (`owners`, for the manager's `owner` option): one sorted set per owner at
  * `<prefix>owner:<owner>` (`{`, `}` and `%` in the owner percent-encoded), members the session ids,
- * scores their absolute deadlines in Unix ms. It expires with its last session and drops stale
- * members whenever it is written or read.
+ * scores their deadlines in Unix ms (absolute; of activity under `maxSessionsPerOwner`'s
+ * `"evict-least-active"`, re-scored by `owners.touch`). It expires with its last session and drops
+ * stale members whenever it is written or read.
  *
  * No command touches two keys, so every operation works on a Cluster.
  *
@@ -212,8 +213,8 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
   }
 
   /**
-   * Owner index: `add` and `entries` are one Lua script each on the owner's sorted set, `remove` one
-   * `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
+   * Owner index: `add`, `addCapped`, `touch` and `entries` are one Lua script each on the owner's sorted
+   * set, `remove` one `ZREM`. The deadlines it compares with "now" come from the app's clock, as the core computes them.
    */
   readonly owners: OwnerIndex = {
     add: async (owner, id, expiresAt) => {
@@ -248,6 +249,15 @@ export class RedisStore<C extends RedisClient | NodeRedisClient | NodeRedisClust
       const reply = await this.#script("owners.add", OWNER_ADD_CAPPED, key, id, expiresAt, Date.now(), limit, policy);
       if (!Array.isArray(reply) || reply.length === 0) throw new RedisStoreError("ERR_REDIS_COMMAND", "owners.add", "RedisStore: owners.add got an unexpected reply");
       return { added: Number(reply[0]) === 1, evicted: reply.slice(1).map(String) };
+    },
+    touch: async (owner, id, expiresAt) => {
+      const key = this.#ownerKey("owners.touch", owner);
+      checkId("owners.touch", id);
+      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+        throw new RedisStoreError("ERR_REDIS_ARGUMENT", "owners.touch", `RedisStore: owners.touch needs a deadline in whole Unix milliseconds, got ${String(expiresAt)}`);
+      }
+      // One script (ZADD XX GT, and the key's expiry when this member became the latest); the manager sends it with the record's write.
+      await this.#script("owners.touch", OWNER_TOUCH, key, id, expiresAt);
     },
   };
 

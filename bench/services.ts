@@ -120,8 +120,9 @@ export interface CommandCount {
 
 /**
  * Deltas of the counters divided by `requests`. Commands a Lua script runs are counted by Redis under
- * their own names; the only script in play is our compare-and-set (one `GET`, plus one `SET` when it
- * writes), so those calls are moved out of the top-level count, up to the number of script runs.
+ * their own names; the only script in play is our compare-and-set (one `GETRANGE` of the version
+ * tag, or a `GET` for the whole-record compare or on a conflict, plus one `SET` when it writes), so
+ * those calls are moved out of the top-level count, up to the number of script runs.
  * The `INFO` calls of this reader are left out.
  */
 export function commandsPerRequest(before: Counters, after: Counters, requests: number): CommandCount {
@@ -132,7 +133,7 @@ export function commandsPerRequest(before: Counters, after: Counters, requests: 
     if (d > 0 && name !== "info") delta[name] = d;
   }
   const scriptRuns = (delta.evalsha ?? 0) + (delta.eval ?? 0);
-  for (const inner of ["get", "set"]) {
+  for (const inner of ["getrange", "get", "set"]) {
     const moved = Math.min(delta[inner] ?? 0, scriptRuns);
     if (moved > 0) {
       delta[inner]! -= moved;

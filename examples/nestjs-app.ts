@@ -2,7 +2,7 @@
 // on both platforms. Nest's own @Session() parameter decorator hands it `req.session` /
 // `request.session`, which the shared-session middleware or plugin put there. No providers are
 // injected, so no decorator metadata is needed (tsx and esbuild do not emit it).
-import { BadRequestException, Body, Controller, Get, HttpCode, Module, Post, Session, UnauthorizedException } from "@nestjs/common";
+import { BadRequestException, Body, Controller, Get, HttpCode, Module, Post, Req, Session, UnauthorizedException } from "@nestjs/common";
 import type { Session as SharedSession } from "shared-session";
 import { whoami } from "./shared.mjs";
 
@@ -22,12 +22,13 @@ export class SessionController {
 
   @Post("login")
   @HttpCode(200)
-  async login(@Session() session: S, @Body() body: { user?: unknown } | undefined) {
+  async login(@Req() req: { session: S }, @Body() body: { user?: unknown } | undefined) {
     if (typeof body?.user !== "string" || body.user === "") throw new BadRequestException("user is required");
-    await session.regenerate(); // a new id and empty data at login: the fixation defence
-    session.user = body.user;
-    session.count = 0;
-    return whoami(session); // sent only once the session is in the store
+    await req.session.regenerate(); // a new id and empty data at login: the fixation defence
+    // On Express, regenerate() puts a new object in req.session (as express-session does): read it again.
+    req.session.user = body.user;
+    req.session.count = 0;
+    return whoami(req.session); // sent only once the session is in the store
   }
 
   @Post("count")

@@ -2,7 +2,8 @@ import { serializeClearCookie, serializeCookie, serializeCookieMaxAge } from "./
 import type { Engine, State } from "./engine.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { Data } from "./options.js";
-import { stateIfSession, stateOf } from "./session-object.js";
+import { currentSession, stateIfSession, stateOf } from "./session-object.js";
+import { replacedError } from "./session-swap.js";
 import { sign } from "./signing.js";
 import { commitChannel, trace, traced, type CommitTraceContext } from "./tracing.js";
 import { whyWrite, write } from "./write.js";
@@ -26,8 +27,10 @@ export function commit(engine: Engine, session: object): CommitResult | Promise<
   if (!engine.tracingCommit && traced(commitChannel)) return traceCommit(engine, session);
   try {
     const state = stateOf(session);
+    if (state.replacedBy !== undefined) throw replacedError("commit");
     // A session method the app did not await still runs: commit what it leaves.
-    if (state.pending !== undefined) return state.pending.then(() => commit(engine, session));
+    // (regenerate() may have replaced the object meanwhile: commit the one it left.)
+    if (state.pending !== undefined) return state.pending.then(() => commit(engine, currentSession(session)));
     if (state.disabled) return NO_COOKIE;
     const data: Data = { ...session };
     const dataText = engine.config.serializer.stringify(data);

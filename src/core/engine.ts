@@ -3,6 +3,7 @@ import { Events, hashId } from "./events.js";
 import type { Config } from "./options.js";
 import { OwnerStoreOps } from "./owners.js";
 import type { RecordMeta } from "./record.js";
+import { replacedError, type SessionSlot } from "./session-swap.js";
 import { storeCall, type StoreCall } from "./store-call.js";
 import type { SessionStore } from "./store.js";
 import type { CommitTraceContext } from "./tracing.js";
@@ -48,6 +49,10 @@ export class State {
   commitTrace: CommitTraceContext | undefined = undefined;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
   pending: Promise<void> | undefined = undefined;
+  /** The binding's slot: `regenerate()` puts a new session object there (see session-swap.ts). */
+  slot: SessionSlot | undefined = undefined;
+  /** This is the detached snapshot of an object `regenerate()` replaced by this one: operations refuse. */
+  replacedBy: object | undefined = undefined;
   id!: string | null;
   isNew!: boolean;
   /** The metadata the next write stores. */
@@ -79,6 +84,15 @@ export class State {
   /** A record exists under `id` (loaded, or written in this request). */
   get persisted(): boolean {
     return this.stored !== null;
+  }
+
+  /** A copy of this state, as it is now, for the object `regenerate()` is about to replace (see lifecycle.ts). */
+  snapshot(): State {
+    const copy = Object.assign(Object.create(State.prototype) as State, this);
+    copy.pending = undefined;
+    copy.slot = undefined;
+    copy.commitTrace = undefined;
+    return copy;
   }
 
   /** Back to a new, unsaved session with a deadline from now (regenerate, destroy, a record gone). */
@@ -132,6 +146,10 @@ export class Engine {
       decode: (raw, now, key) => config.codec.decode(raw, now, key),
       absoluteTimeout: config.absoluteTimeout,
       retryAfter: config.retryAfter,
+      idleTimeout: config.idleTimeout,
+      touchAfter: config.touchAfter,
+      storeTimeoutMs: config.storeTimeoutMs,
+      limit: config.limit,
     });
   }
 
@@ -157,8 +175,12 @@ export class Engine {
     state.clearCookie = true;
   }
 
-  /** The state, for a session method that needs the store; throws when the store was down at load. */
-  refuseIfStoreWasDown(state: State): State {
+  /**
+   * The state, for a session method that needs the store; throws when the object was replaced by
+   * `regenerate()`, or when the store was down at load.
+   */
+  refuseIfUnusable(state: State): State {
+    if (state.replacedBy !== undefined) throw replacedError();
     if (state.disabled) {
       throw new StoreUnavailableError(this.store.name, "load", {
         cause: new SessionError("ERR_SESSION_STORE_DISABLED", "the store was unavailable when this request loaded its session"),

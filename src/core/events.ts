@@ -16,7 +16,7 @@ export interface SessionEvents {
    * by `listSessions` and the owner calls (`idle`). `owner` when the record named one.
    */
   expired: { session: string; owner?: string; reason?: "absolute" | "idle" };
-  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-oldest"`). */
+  /** A session was destroyed to make room for a newer one of its owner (`maxSessionsPerOwner`, `"evict-least-active"`). */
   evicted: { session: string; owner: string };
   /** A session was refused because its owner's sessions were revoked after it was issued ({@link SessionManager.revokeOwnerSessions}). */
   revoked: { session: string; owner: string };

@@ -1,7 +1,8 @@
 import type { State } from "./engine.js";
 import type { Data } from "./options.js";
 import { unindexOwner } from "./owner-index.js";
-import { clearData } from "./session-object.js";
+import { clearData, rebindSession, sessionFor } from "./session-object.js";
+import { handOver } from "./session-swap.js";
 import { write } from "./write.js";
 
 /**
@@ -22,7 +23,7 @@ export interface RegenerateRequest {
  */
 export async function regenerate(session: Data, state: State, options: RegenerateRequest): Promise<void> {
   const engine = state.engine;
-  engine.refuseIfStoreWasDown(state);
+  engine.refuseIfUnusable(state);
   const old = state.id;
   const { createdAt, expiresAt } = state.meta;
   if (state.persisted && old !== null) {
@@ -31,7 +32,10 @@ export async function regenerate(session: Data, state: State, options: Regenerat
     await unindexOwner(engine, old, state.meta.owner, undefined);
   }
   const keep = options.keep;
-  for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete session[key];
+  // With a binding's slot (Express, Koa), the old object keeps its data as a detached snapshot.
+  const slot = state.slot;
+  const snapshot = slot === undefined ? undefined : state.snapshot();
+  if (slot === undefined) for (const key of Object.keys(session)) if (keep === undefined || !keep.includes(key)) delete session[key];
   state.restart();
   if (options.renewDeadline !== true) {
     state.meta.createdAt = createdAt;
@@ -39,13 +43,19 @@ export async function regenerate(session: Data, state: State, options: Regenerat
   }
   state.forceSave = true;
   state.clearCookie = true;
+  if (slot !== undefined) {
+    const next = sessionFor(state);
+    snapshot!.replacedBy = next;
+    rebindSession(session, snapshot!);
+    handOver(slot, session, next, keep);
+  }
   if (old !== null) engine.events.emit("regenerated", { from: engine.hash(old) });
 }
 
 /** Delete the stored session; the request goes on with a new, empty one, and the cookie is expired. */
 export async function destroy(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.refuseIfStoreWasDown(state);
+  engine.refuseIfUnusable(state);
   const old = state.id;
   if (state.persisted && old !== null) {
     const key = engine.keyOf(old);
@@ -60,14 +70,14 @@ export async function destroy(session: Data, state: State): Promise<void> {
 
 /** Write now, even a new session without data. */
 export async function save(session: Data, state: State): Promise<void> {
-  state.engine.refuseIfStoreWasDown(state);
+  state.engine.refuseIfUnusable(state);
   await write(session, state, { saveCalled: true });
 }
 
 /** Reset the stored session's TTL without writing it; a persistent cookie is re-sent, its lifetime rolled. */
 export async function touch(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.refuseIfStoreWasDown(state);
+  engine.refuseIfUnusable(state);
   if (!state.persisted || state.id === null) return;
   const ttl = engine.ttl(state.meta, Date.now());
   const key = engine.keyOf(state.id);

@@ -6,6 +6,8 @@ import { resolveOptions, type Data, type SessionOptions } from "./options.js";
 import { destroyOwnerSession, destroyOwnerSessions, listSessions, revokeOwnerSessions, type OwnerSession } from "./owner-index.js";
 import { load, type RequestFacts } from "./read.js";
 import { readinessTimeout, storeReady } from "./readiness.js";
+import { currentSession, stateOf } from "./session-object.js";
+import type { SessionSlot } from "./session-swap.js";
 import { sign } from "./signing.js";
 import type { SessionStore } from "./store.js";
 import type { Session, SessionData } from "./types.js";
@@ -106,6 +108,19 @@ export class SessionManager<D extends object = SessionData> {
    */
   commitNow(session: Session<D>): CommitResult | Promise<CommitResult> {
     return commit(this.#engine, session);
+  }
+
+  /**
+   * @internal For bindings: from now on `regenerate()` hands `slot` a new session object instead of
+   * emptying this one (see session-swap.ts).
+   */
+  replaceOnRegenerate(session: object, slot: SessionSlot): void {
+    stateOf(session).slot = slot;
+  }
+
+  /** @internal For bindings: the object that is `session` now: itself, or what `regenerate()` replaced it by. */
+  currentSession<S extends object>(session: S): S {
+    return currentSession(session);
   }
 
   /** Sign a session id as the cookie carries it. */

@@ -87,7 +87,7 @@ export interface SessionOptions<D extends object = SessionData> {
    * At most `limit` live sessions per owner, enforced atomically when a write names an owner (parallel
    * logins cannot overshoot it). Needs `owner` and a store whose owner index can cap (`RedisStore`,
    * `MemoryStore`); refused at construction otherwise (Memcached has no index to count with).
-   * @example { limit: 1, onLimit: "evict-oldest" } // one device at a time
+   * @example { limit: 1, onLimit: "evict-least-active" } // one device at a time
    */
   maxSessionsPerOwner?: SessionLimit;
   /** Small metadata about a session shown by `listSessions` (such as a device label the app stored). */

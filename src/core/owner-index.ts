@@ -48,8 +48,9 @@ export function ownerOf(engine: Engine, data: Data): string | undefined {
 }
 
 /** Index `id` under its new owner before the record names it (an entry without a record is pruned later; the reverse would hide a session from "log out everywhere"). */
-export async function indexOwner(engine: Engine, id: string, owner: string | undefined, expiresAt: number): Promise<void> {
+export async function indexOwner(engine: Engine, id: string, owner: string | undefined, meta: RecordMeta): Promise<void> {
   if (owner === undefined || !engine.config.indexed) return;
+  const expiresAt = engine.owners.score(meta, Date.now());
   const key = engine.keyOf(id);
   const limit = engine.config.limit;
   if (limit !== undefined) return engine.owners.indexCapped(limit, owner, key, expiresAt);

@@ -75,10 +75,24 @@ export interface SessionLimit {
   /** Live sessions an owner may have, at least 1. */
   readonly limit: number;
   /**
-   * `"evict-oldest"`: destroy the owner's sessions with the earliest absolute deadline (the oldest
-   * logins) to make room. `"refuse"`: fail the write with {@link SessionLimitError}.
+   * `"evict-least-active"`: destroy the owner's least recently active sessions to make room (activity
+   * known to within `touchAfter`: see {@link activityDeadline}). `"refuse"`: fail the write with
+   * {@link SessionLimitError}.
    */
-  readonly onLimit: "evict-oldest" | "refuse";
+  readonly onLimit: "evict-least-active" | "refuse";
+}
+
+/**
+ * The owner index score of a session under `"evict-least-active"`: the latest its record can expire
+ * unless it is refreshed again. A refresh (a write, at most once per `touchAfter` for an unchanged
+ * session) sets it; reads in between extend the record's TTL (Redis's `GETEX`) but not the score, by at
+ * most `touchAfter`, hence that margin, plus `slackMs` for the write itself landing after `now` (the
+ * store timeout). Never past the absolute deadline. Sessions of one lifetime rank by their last
+ * refresh: the lowest score is the least recently active, to within `touchAfter`. Times in Unix ms,
+ * durations in seconds.
+ */
+export function activityDeadline(meta: RecordMeta, now: number, idleTimeout: number, touchAfter: number, slackMs = 0): number {
+  return Math.min(meta.expiresAt, now + (Math.max(meta.lifetime ?? 0, idleTimeout) + touchAfter) * 1000 + slackMs);
 }
 
 /**
@@ -106,6 +120,13 @@ export interface OwnerStoreContext {
   /** Seconds. */
   readonly absoluteTimeout: number;
   readonly retryAfter: number;
+  /** Seconds (the manager's options): the `"evict-least-active"` index score. */
+  readonly idleTimeout: number;
+  readonly touchAfter: number;
+  /** The manager's store timeout (ms): how long after it was sent a write may still land. */
+  readonly storeTimeoutMs: number;
+  /** The manager's checked `maxSessionsPerOwner`. */
+  readonly limit: SessionLimit | undefined;
 }
 
 /** Writes of one revocation mark that may conflict before giving up. */
@@ -166,6 +187,49 @@ export class OwnerStoreOps {
     this.#c.log("session's owner had its sessions revoked after it was issued; starting a fresh session");
     this.#c.emit("revoked", { session: this.#c.hash(key), owner });
     return true;
+  }
+
+  /** Whether the index orders an owner's sessions by activity (`"evict-least-active"`): scores move on refresh. */
+  get activityScored(): boolean {
+    return this.#c.limit?.onLimit === "evict-least-active";
+  }
+
+  /** The owner index score of a session written at `now`: its activity deadline when scores follow activity, else its absolute deadline. */
+  score(meta: RecordMeta, now: number): number {
+    return this.activityScored ? activityDeadline(meta, now, this.#c.idleTimeout, this.#c.touchAfter, this.#c.storeTimeoutMs) : meta.expiresAt;
+  }
+
+  /**
+   * Whether a read of an owned session on a store that refreshes TTLs on read must still rewrite it,
+   * so that its index score follows its activity: once per `touchAfter`, only with `"evict-least-active"`.
+   */
+  refreshDue(meta: RecordMeta, now: number): boolean {
+    return this.activityScored && meta.owner !== undefined && now - meta.writtenAt >= this.#c.touchAfter * 1000;
+  }
+
+  /**
+   * Re-score the index entry of a session being rewritten (same owner) to its activity deadline, sent
+   * together with the record's write; `undefined` when scores do not follow activity (nothing sent).
+   * Never adds an entry: a session evicted or destroyed meanwhile stays out.
+   */
+  touchEntry(meta: RecordMeta, key: string, now: number): Promise<void> | undefined {
+    const owner = meta.owner;
+    const index = this.#c.store.owners;
+    if (!this.activityScored || owner === undefined || index?.touch === undefined) return undefined;
+    const score = this.score(meta, now);
+    return this.#c.call("owners.touch", key, () => index.touch!(owner, key, score));
+  }
+
+  /**
+   * After a write whose re-score was computed at `sentAt` landed: when it merged with another write
+   * (so wrote a later `writtenAt`) or took longer than the score's slack (queued behind other writes of
+   * the session), re-score from now, so that the entry's deadline stays at or after the latest the
+   * record can expire. Rare: nothing is sent otherwise.
+   */
+  touchLater(meta: RecordMeta, key: string, sentAt: number): Promise<void> | undefined {
+    if (!this.activityScored) return undefined;
+    const now = Date.now();
+    return meta.writtenAt > sentAt || now - sentAt > this.#c.storeTimeoutMs ? this.touchEntry(meta, key, now) : undefined;
   }
 
   /** A decoded record that is a live session, or `null` (missing, placeholder, corrupt, past its deadline). */
@@ -232,10 +296,13 @@ export class OwnerStoreOps {
 export function checkLimit(limit: SessionLimit | undefined, hasOwner: boolean, store: SessionStore): SessionLimit | undefined {
   if (limit === undefined) return undefined;
   if (typeof limit !== "object" || limit === null || !Number.isSafeInteger(limit.limit) || limit.limit < 1) {
-    throw new SessionConfigError('maxSessionsPerOwner must be { limit: a whole number >= 1, onLimit: "evict-oldest" | "refuse" }');
+    throw new SessionConfigError('maxSessionsPerOwner must be { limit: a whole number >= 1, onLimit: "evict-least-active" | "refuse" }');
   }
-  if (limit.onLimit !== "evict-oldest" && limit.onLimit !== "refuse") {
-    throw new SessionConfigError(`maxSessionsPerOwner.onLimit must be "evict-oldest" or "refuse", got ${JSON.stringify(limit.onLimit)}`);
+  if ((limit.onLimit as string) === "evict-oldest") {
+    throw new SessionConfigError('maxSessionsPerOwner.onLimit "evict-oldest" is now "evict-least-active": it evicts the least recently active sessions, not the oldest logins');
+  }
+  if (limit.onLimit !== "evict-least-active" && limit.onLimit !== "refuse") {
+    throw new SessionConfigError(`maxSessionsPerOwner.onLimit must be "evict-least-active" or "refuse", got ${JSON.stringify(limit.onLimit)}`);
   }
   if (!hasOwner) throw new SessionConfigError("maxSessionsPerOwner needs the owner option (which owner a session belongs to)");
   if (!store.capabilities.ownerIndex || typeof store.owners?.addCapped !== "function") {
@@ -243,5 +310,13 @@ export function checkLimit(limit: SessionLimit | undefined, hasOwner: boolean, s
       `${store.name} cannot count an owner's sessions atomically (no owner index with addCapped), so maxSessionsPerOwner cannot be enforced; use RedisStore`,
     );
   }
+  if (limit.onLimit === "evict-least-active" && typeof store.owners?.touch !== "function") {
+    throw new SessionConfigError(`${store.name} cannot re-score an owner's index entries (no owners.touch), so "evict-least-active" cannot know activity; use "refuse" or RedisStore`);
+  }
   return { limit: limit.limit, onLimit: limit.onLimit };
+}
+
+/** `write`'s result once `touched` (the index re-score sent with it, when any) settled too; either failing rejects. */
+export function withTouch<T>(write: Promise<T>, touched: Promise<void> | undefined): Promise<T> {
+  return touched === undefined ? write : Promise.all([write, touched]).then(([result]) => result);
 }

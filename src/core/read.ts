@@ -193,6 +193,8 @@ async function read(engine: Engine, cookie: ReadCookie, load: Load, from: number
   } else if (now - decoded.meta.writtenAt >= config.touchAfter * 1000) {
     state.rewrite = true;
   }
+  // "evict-least-active": an owned session's index entry follows its activity, re-scored by a rewrite once per touchAfter.
+  if (config.touchOnRead && engine.owners.refreshDue(decoded.meta, now)) state.rewrite = true;
   return session;
 }
 
@@ -215,7 +217,7 @@ function loadedState(engine: Engine, cookie: ReadCookie, secure: boolean, decode
 /** `session.reload()`: the stored data replace the session's; gone from the store, an error. */
 export async function reload(session: Data, state: State): Promise<void> {
   const engine = state.engine;
-  engine.refuseIfStoreWasDown(state);
+  engine.refuseIfUnusable(state);
   if (state.stored === null || state.id === null) return;
   const id = state.id;
   const key = engine.keyOf(id);

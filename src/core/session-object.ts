@@ -12,10 +12,21 @@ import { destroy, regenerate, save, touch, type RegenerateRequest } from "./life
  * entry to add and, worse, ephemeron work for the garbage collector on every request.
  */
 class SessionObject {
-  readonly #state: State;
+  #state: State;
 
   constructor(state: State) {
     this.#state = state;
+  }
+
+  /** Detach a session object replaced by `regenerate()`: from now on it answers from `snapshot`. */
+  static rebind(session: object, snapshot: State): void {
+    (session as SessionObject).#state = snapshot;
+  }
+
+  static current<S extends object>(session: S): S {
+    let current: object = session;
+    while (#state in current && current.#state.replacedBy !== undefined) current = current.#state.replacedBy;
+    return current as S;
   }
 
   static of(session: object): State | undefined {
@@ -25,6 +36,12 @@ class SessionObject {
 
 /** The state of a session of this library, or `undefined` for any other value. */
 export const stateIfSession: (session: object) => State | undefined = SessionObject.of;
+
+/** The object that is `session` now: itself, or what `regenerate()` replaced it by. */
+export const currentSession: <S extends object>(session: S) => S = SessionObject.current;
+
+/** Detach `session`, replaced by `regenerate()`: it answers from `snapshot` from now on. */
+export const rebindSession: (session: object, snapshot: State) => void = SessionObject.rebind;
 
 export function stateOf(session: object): State {
   const state = SessionObject.of(session);

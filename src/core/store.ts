@@ -50,16 +50,26 @@ export interface OwnerIndex {
   /**
    * Optional: {@link add}, atomically capped at `limit` live entries (needed by the manager's
    * `maxSessionsPerOwner`). When adding `id` would make more than `limit`, `"refuse"` adds nothing and
-   * resolves `added: false`; `"evict-oldest"` first removes the entries with the earliest deadlines and
-   * names them in `evicted`. No interleaving of calls may leave more than `limit` live entries.
+   * resolves `added: false`; `"evict-least-active"` first removes the entries with the earliest deadlines
+   * (the manager keeps activity deadlines in the index under this policy: see {@link touch}) and names
+   * them in `evicted`. An `id` already present is re-scored, never refused. No interleaving of calls may
+   * leave more than `limit` live entries.
    */
-  addCapped?(owner: string, id: string, expiresAt: number, limit: number, policy: "refuse" | "evict-oldest"): Promise<OwnerAddResult>;
+  addCapped?(owner: string, id: string, expiresAt: number, limit: number, policy: "refuse" | "evict-least-active"): Promise<OwnerAddResult>;
+  /**
+   * Optional: move the deadline of `id`'s entry under `owner` to `expiresAt` when that is later; an
+   * absent entry is not added, a later deadline never lowered. The index must not expire before its
+   * latest deadline. Needed by `maxSessionsPerOwner` with `"evict-least-active"`, which re-scores a
+   * session's entry when it refreshes the session (at most once per `touchAfter`), so that the earliest
+   * deadlines are the least recently active sessions.
+   */
+  touch?(owner: string, id: string, expiresAt: number): Promise<void>;
 }
 
 /** Outcome of {@link OwnerIndex.addCapped}. */
 export interface OwnerAddResult {
   readonly added: boolean;
-  /** Entries removed to make room (`"evict-oldest"`). */
+  /** Entries removed to make room (`"evict-least-active"`). */
   readonly evicted: readonly string[];
 }
 

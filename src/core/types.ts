@@ -72,7 +72,9 @@ export interface SessionApi<D extends object = SessionData> {
   /**
    * Destroy the stored record now and start a fresh id with **empty** data (call it at login and
    * logout: the fixation defence; nothing planted before a login survives it). The absolute deadline
-   * carries over: regenerating never makes a session live longer.
+   * carries over: regenerating never makes a session live longer. On Express and Koa the request gets
+   * a new session object (read `req.session` / `ctx.session` again); the old one keeps its data to
+   * read, and its methods throw a `SessionError` of code `ERR_SESSION_REPLACED`.
    */
   regenerate(callback?: SessionCallback): Promise<void>;
   /** {@link SessionApi.regenerate}, carrying the listed keys over (@fastify/session's `ignoreFields` form). */

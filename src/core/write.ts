@@ -3,7 +3,7 @@ import { SessionError, SessionTooLargeError, StoreUnavailableError } from "./err
 import { applyChanges, changesBetween } from "./merge.js";
 import type { Data } from "./options.js";
 import { indexOwner, ownerChecked, ownerOf, unindexOwner } from "./owner-index.js";
-import { EVICTED_RECORD } from "./owners.js";
+import { EVICTED_RECORD, withTouch } from "./owners.js";
 import { parseData, type RecordMeta } from "./record.js";
 import { RESERVED } from "./reserved.js";
 import { assignData, clearData } from "./session-object.js";
@@ -71,19 +71,26 @@ export async function write(
   const previousOwner = state.meta.owner;
   const meta = metaFor(state.meta, now, ownerOf(engine, data));
   const record = encode(engine, meta, dataText, data, state.secure, key);
-  if (meta.owner !== previousOwner) await indexOwner(engine, id, meta.owner, meta.expiresAt);
+  if (meta.owner !== previousOwner) await indexOwner(engine, id, meta.owner, meta);
+  // Same owner: re-score its index entry with the write ("evict-least-active"), in the same round trip.
+  const touched = meta.owner === previousOwner ? engine.owners.touchEntry(meta, key, now) : undefined;
   if (store.capabilities.compareAndSet) {
-    const wrote = await afterOtherWrites(engine, id, state, (latest) => compareAndSet(session, state, key, { text: dataText, record, meta }, latest));
+    const wrote = await withTouch(
+      afterOtherWrites(engine, id, state, (latest) => compareAndSet(session, state, key, { text: dataText, record, meta }, latest)),
+      touched,
+    );
+    if (wrote) await engine.owners.touchLater(state.meta, key, now);
     if (state.persisted) await unindexOwner(engine, id, previousOwner, state.meta.owner);
     return ownerChecked(session, state, previousOwner, wrote);
   }
-  const ok = await call("update", key, () => store.update(key, record, ttl));
+  const ok = await withTouch(call("update", key, () => store.update(key, record, ttl)), touched);
   if (!ok) {
     clearData(session);
     engine.continueWithoutRecord(state);
     return false;
   }
   markStored(state, meta, { text: dataText, record, version: undefined });
+  await engine.owners.touchLater(meta, key, now);
   await unindexOwner(engine, id, previousOwner, meta.owner);
   return ownerChecked(session, state, previousOwner, true);
 }
@@ -132,7 +139,7 @@ async function create(state: State, dataText: string, data: Data): Promise<boole
     const key = engine.keyOf(id);
     // Encrypted records are bound to their key: encoded per id drawn.
     const record = encode(engine, meta, dataText, data, state.secure, key);
-    await indexOwner(engine, id, owner, meta.expiresAt);
+    await indexOwner(engine, id, owner, meta);
     if (await call("create", key, () => store.create(key, record, ttl))) {
       markStored(state, meta, { text: dataText, record, version: undefined });
       state.sendCookie = true;
@@ -142,7 +149,7 @@ async function create(state: State, dataText: string, data: Data): Promise<boole
       return true;
     }
     // Evicted by a newer login of its owner before its record landed (maxSessionsPerOwner): it lost.
-    if (engine.config.limit?.onLimit === "evict-oldest" && (await call("get", key, () => store.get(key))) === EVICTED_RECORD) {
+    if (engine.config.limit?.onLimit === "evict-least-active" && (await call("get", key, () => store.get(key))) === EVICTED_RECORD) {
       engine.continueWithoutRecord(state);
       return false;
     }
@@ -215,7 +222,7 @@ async function compareAndSet(session: Data, state: State, key: string, pending: 
       version = conflict.version;
       text = config.serializer.stringify(merged);
       const owner = ownerOf(engine, merged);
-      if (owner !== meta.owner && owner !== current.meta.owner) await indexOwner(engine, id, owner, current.meta.expiresAt);
+      if (owner !== meta.owner && owner !== current.meta.owner) await indexOwner(engine, id, owner, current.meta);
       meta = metaFor(current.meta, Date.now(), owner);
       if (state.lifetimeChanged) {
         if (state.meta.lifetime === undefined) delete meta.lifetime;

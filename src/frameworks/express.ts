@@ -168,6 +168,7 @@ function cover<D extends object>(req: Request, hold: Hold, core: SessionManager<
   const adopt = (session: Session<D>): void => {
     (hold.others ??= []).push({ manager: core, session: session as unknown as Session });
     req.session = session as unknown as Session;
+    manager.replaceOnRegenerate(session, req);
     next();
   };
   if (loaded instanceof Promise) {
@@ -200,6 +201,8 @@ function defineSessionID(req: Request): void {
 
 function start(req: Request, res: Holder, manager: SessionManager<never>, session: Session, next: NextFunction): void {
   req.session = session;
+  // regenerate() puts a new object in req.session, as express-session does (Passport's keepSessionInfo reads the old one).
+  manager.replaceOnRegenerate(session, req);
   defineSessionID(req);
   const own = res as unknown as Methods;
   const installed = interceptorsFor(res);
@@ -328,7 +331,7 @@ interface Committed {
 function commitAll(hold: Hold): Committed | Promise<Committed> {
   // `req.session = null` / `delete req.session` unsets the session the request had last (the `unset` option).
   const unset = hold.req.session == null ? (hold.others?.[hold.others.length - 1] ?? hold) : undefined;
-  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.session as never));
+  const commit = (c: Covered): CommitResult | Promise<CommitResult> => (c === unset ? commitUnset(c) : c.manager.commitNow(c.manager.currentSession(c.session) as never));
   const first = commit(hold);
   if (hold.others === undefined) return first;
   const all = [first, ...hold.others.map(commit)];
@@ -342,7 +345,9 @@ function commitAll(hold: Hold): Committed | Promise<Committed> {
 /** A session the app took off the request: destroyed (`unset: "destroy"`), or left as stored and nothing sent (`"keep"`). */
 function commitUnset(c: Covered): CommitResult | Promise<CommitResult> {
   if (c.manager.unset === "keep") return { setCookie: undefined };
-  return c.session.destroy().then(() => c.manager.commitNow(c.session as never));
+  // The object regenerate() left on the request last, not the one loaded.
+  const session = c.manager.currentSession(c.session);
+  return session.destroy().then(() => c.manager.commitNow(session as never));
 }
 
 /**

@@ -40,7 +40,8 @@ export interface KoaSessionOptions<D extends object = SessionData> extends Sessi
 const STATE = Symbol("shared-session.koa.state");
 
 interface RequestState {
-  readonly session: Session;
+  /** The request's session: `regenerate()` puts a new object here (the core's slot). */
+  session: Session;
   /** The cookie of the instance that made it. */
   readonly cookieName: string;
   /** `ctx.session = null` was assigned: destroy when the request ends. */
@@ -137,6 +138,8 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
     // later property access on ctx in Koa and the app.
     const state: RequestState = { session, destroyAtEnd: false, cookieName: manager.cookieName };
     (ctx as Context & { [STATE]?: RequestState })[STATE] = state;
+    // regenerate() hands `ctx.session` a new object (koa-passport's keepSessionInfo reads the old one).
+    manager.replaceOnRegenerate(session, state);
     Object.defineProperty(ctx, "session", SESSION_PROPERTY);
 
     let threw = false;
@@ -148,7 +151,9 @@ export function koaSession<D extends object = SessionData>(options: KoaSessionOp
       downstreamError = err;
     }
     try {
-      if (beforeSave !== undefined && !state.destroyAtEnd) await beforeSave(ctx, session as unknown as Session<D>);
+      if (beforeSave !== undefined && !state.destroyAtEnd) await beforeSave(ctx, state.session as unknown as Session<D>);
+      // The object regenerate() left last (in the app or in beforeSave), not the one loaded.
+      session = state.session;
       if (state.destroyAtEnd && manager.unset === "keep") {
         // `unset: "keep"`: the stored session stays as it was; nothing is written for this request.
       } else if (state.destroyAtEnd) {

@@ -111,7 +111,7 @@ export function runStoreConformance<S extends SessionStore>(options: Conformance
       const evicting = `owner-${newId()}`;
       const ids = Array.from({ length: 5 }, () => newId());
       const results = [];
-      for (const [i, id] of ids.entries()) results.push(await addCapped(evicting, id, later + i, 2, "evict-oldest"));
+      for (const [i, id] of ids.entries()) results.push(await addCapped(evicting, id, later + i, 2, "evict-least-active"));
       // Earliest deadlines go first; an id already present is re-scored, never refused or counted twice.
       expect(results.map((r) => r.evicted)).toEqual([[], [], [ids[0]], [ids[1]], [ids[2]]]);
       expect(await addCapped(evicting, ids[4]!, later + 10, 2, "refuse")).toEqual({ added: true, evicted: [] });
@@ -328,5 +328,42 @@ export function runStoreConformance<S extends SessionStore>(options: Conformance
       expect(attempts).toContain(stored);
       for (const r of results) if (r.status === "conflict") expect(r.current).toBe(stored);
     }, timeout);
+
+    ownerIndexTouchCases(() => store, newId, timeout);
   });
+}
+
+// ---- Owner index: touch (#19 item 3, maxSessionsPerOwner "evict-least-active"). A block of its own, to be moved as a unit. ----
+
+/** Conformance of the optional `OwnerIndex.touch`, and of `addCapped` evicting by the deadlines it moves. */
+function ownerIndexTouchCases(getStore: () => SessionStore, newId: () => string, timeout: number): void {
+  it("moves an owner index entry's deadline later when it implements touch: never earlier, never adds", async () => {
+    const owners = getStore().owners;
+    if (owners?.touch === undefined) return;
+    const owner = `owner-${newId()}`;
+    const [a, absent] = [newId(), newId()];
+    const later = Date.now() + 3_600_000;
+    await owners.add(owner, a, later);
+    await owners.touch(owner, a, later + 5000);
+    expect(await owners.entries(owner)).toEqual([{ id: a, expiresAt: later + 5000 }]);
+    await owners.touch(owner, a, later); // earlier: ignored
+    await owners.touch(owner, absent, later + 9000); // absent (destroyed, evicted): stays out
+    expect(await owners.entries(owner)).toEqual([{ id: a, expiresAt: later + 5000 }]);
+    await owners.touch(`owner-${newId()}`, a, later); // an owner with no index: nothing is made
+    await owners.remove(owner, a);
+    expect(await owners.entries(owner)).toEqual([]);
+  }, timeout);
+
+  it("evicts the entries with the earliest deadlines as touch left them (addCapped, evict-least-active)", async () => {
+    const owners = getStore().owners;
+    if (owners?.touch === undefined || owners.addCapped === undefined) return;
+    const owner = `owner-${newId()}`;
+    const [oldest, middle, newest] = [newId(), newId(), newId()];
+    const later = Date.now() + 3_600_000;
+    expect(await owners.addCapped(owner, oldest, later, 2, "evict-least-active")).toEqual({ added: true, evicted: [] });
+    expect(await owners.addCapped(owner, middle, later + 1000, 2, "evict-least-active")).toEqual({ added: true, evicted: [] });
+    await owners.touch(owner, oldest, later + 2000); // the oldest was used since: now the latest deadline
+    expect(await owners.addCapped(owner, newest, later + 3000, 2, "evict-least-active")).toEqual({ added: true, evicted: [middle] });
+    expect((await owners.entries(owner)).map((e) => e.id)).toEqual([oldest, newest]);
+  }, timeout);
 }

@@ -30,7 +30,7 @@ export class MemoryStore implements SessionStore {
   readonly #owners = new Map<string, Map<string, number>>();
   #writes = 0;
 
-  /** Owner index: owner → (id → absolute deadline in Unix ms). */
+  /** Owner index: owner → (id → deadline in Unix ms: absolute, or of activity under "evict-least-active"). */
   readonly owners: OwnerIndex = {
     add: async (owner, id, expiresAt) => {
       let ids = this.#owners.get(owner);
@@ -70,6 +70,11 @@ export class MemoryStore implements SessionStore {
       }
       ids.set(id, expiresAt);
       return { added: true, evicted };
+    },
+    touch: async (owner, id, expiresAt) => {
+      const ids = this.#owners.get(owner);
+      const deadline = ids?.get(id);
+      if (deadline !== undefined && deadline < expiresAt) ids!.set(id, expiresAt);
     },
   };
 

@@ -46,20 +46,25 @@ export interface Framework {
 
 /** What a route answers: a redirect (303) or JSON. */
 export type Reply = { redirect: string } | { status?: number; json: unknown };
-export type Route = (session: Session, query: URLSearchParams) => Reply | Promise<Reply>;
+/**
+ * `current()` reads the request's session again (`req.session`, `ctx.session`): after `regenerate()`,
+ * Express and Koa have a new session object there (express-session's semantics), so a route that
+ * regenerates writes to `current()`, not to the `session` it was given.
+ */
+export type Route = (session: Session, query: URLSearchParams, current: () => Session) => Reply | Promise<Reply>;
 
 /** Routes every framework serves, written once against the session API. */
 export const ROUTES: Readonly<Record<string, Route>> = {
   "GET /noop": () => ({ json: { ok: true } }),
   "GET /me": (s) => ({ json: { userId: s.userId ?? null, visits: s.visits ?? null, isNew: s.isNew } }),
-  "POST /login": async (s, q) => {
+  "POST /login": async (s, q, current) => {
     await s.regenerate();
-    s.userId = Number(q.get("user") ?? 1);
+    current().userId = Number(q.get("user") ?? 1);
     return { json: { ok: true } };
   },
-  "POST /login-redirect": async (s, q) => {
+  "POST /login-redirect": async (s, q, current) => {
     await s.regenerate();
-    s.userId = Number(q.get("user") ?? 1);
+    current().userId = Number(q.get("user") ?? 1);
     return { redirect: "/me" };
   },
   "POST /visit": (s) => {
@@ -116,7 +121,7 @@ export const expressApp: Framework = {
       // Promise-based so it also works on Express 4, which ignores a handler's promise.
       app[method === "GET" ? "get" : "post"](path, (req, res, next) => {
         Promise.resolve()
-          .then(() => route(req.session, new URL(req.originalUrl, "http://x").searchParams))
+          .then(() => route(req.session, new URL(req.originalUrl, "http://x").searchParams, () => req.session))
           .then((reply) => {
             if ("redirect" in reply) res.redirect(303, reply.redirect);
             else res.status(reply.status ?? 200).json(reply.json);
@@ -158,7 +163,7 @@ export const koaApp: Framework = {
     app.use(async (ctx) => {
       const route = ROUTES[`${ctx.method} ${ctx.path}`];
       if (route !== undefined) {
-        const reply = await route(ctx.session, new URLSearchParams(ctx.querystring));
+        const reply = await route(ctx.session, new URLSearchParams(ctx.querystring), () => ctx.session);
         if ("redirect" in reply) {
           ctx.redirect(reply.redirect);
           ctx.status = 303;
@@ -194,7 +199,7 @@ export const fastifyApp: Framework = {
         method,
         url: path,
         handler: async (request, reply) => {
-          const answer = await route(request.session, new URLSearchParams(request.url.split("?")[1] ?? ""));
+          const answer = await route(request.session, new URLSearchParams(request.url.split("?")[1] ?? ""), () => request.session);
           if ("redirect" in answer) return reply.redirect(answer.redirect, 303);
           return reply.code(answer.status ?? 200).send(answer.json);
         },

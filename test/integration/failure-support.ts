@@ -42,7 +42,8 @@ export interface App {
   close(): Promise<void>;
 }
 
-type Route = (s: Session<Data>, app: AppState) => Promise<unknown> | unknown;
+/** `current()` reads the request's session again: after `regenerate()` Express and Koa have a new object there. */
+type Route = (s: Session<Data>, app: AppState, current: () => Session<Data>) => Promise<unknown> | unknown;
 interface AppState {
   pending: { reached: () => void; released: Promise<void> } | null;
 }
@@ -71,10 +72,11 @@ const ROUTES: Record<string, Route> = {
     s.visits = (Number(s.visits) || 0) + 1;
     return { visits: s.visits };
   },
-  "POST /login": async (s) => {
+  "POST /login": async (s, _app, current) => {
     await s.regenerate(); // the fixation defence the README tells apps to use
-    s.userId = 1;
-    s.visits = 1;
+    const live = current(); // a new object on Express and Koa
+    live.userId = 1;
+    live.visits = 1;
     return { ok: true };
   },
   "POST /logout": async (s) => {
@@ -124,7 +126,7 @@ export async function startApp(framework: FrameworkName, options: SessionOptions
     for (const [key, route] of Object.entries(ROUTES)) {
       const [method, path] = key.split(" ") as [string, string];
       app[method === "GET" ? "get" : "post"](path, async (req, res) => {
-        res.json(await route(req.session as unknown as Session<Data>, state));
+        res.json(await route(req.session as unknown as Session<Data>, state, () => req.session as unknown as Session<Data>));
       });
     }
     app.use((err: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
@@ -143,7 +145,7 @@ export async function startApp(framework: FrameworkName, options: SessionOptions
     app.use(async (ctx) => {
       const route = ROUTES[`${ctx.method} ${ctx.path}`];
       if (route === undefined) return;
-      ctx.body = await route(ctx.session as unknown as Session<Data>, state);
+      ctx.body = await route(ctx.session as unknown as Session<Data>, state, () => ctx.session as unknown as Session<Data>);
     });
     const server = createServer(app.callback());
     const port = await listen(server);
@@ -156,7 +158,7 @@ export async function startApp(framework: FrameworkName, options: SessionOptions
   await app.register(fastifySession, opts);
   for (const [key, route] of Object.entries(ROUTES)) {
     const [method, url] = key.split(" ") as ["GET" | "POST", string];
-    app.route({ method, url, handler: async (request) => route(request.session as unknown as Session<Data>, state) });
+    app.route({ method, url, handler: async (request) => route(request.session as unknown as Session<Data>, state, () => request.session as unknown as Session<Data>) });
   }
   await app.listen({ port: 0, host: "127.0.0.1" });
   return made((app.server.address() as AddressInfo).port, () => app.close());

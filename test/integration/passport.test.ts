@@ -51,9 +51,9 @@ interface Me {
  * One app of a framework, with routes:
  * - `POST /visit`: `session.visits += 1` (data from before a login)
  * - `POST /login?username=&password=`: passport-local
- * - `POST /login-keep?…`: the same, keeping the data from before the login: `keepSessionInfo: true` on
- *   @fastify/passport; on passport and koa-passport the app copies the data over itself (README,
- *   "Passport"): their `keepSessionInfo` merges from the object `regenerate()` has just emptied.
+ * - `POST /login-keep?…`: the same with `keepSessionInfo: true`, keeping the data from before the login
+ *   (passport and koa-passport merge it from the object `req.session` was before `regenerate()`)
+ * - `POST /login-drop?…`: the same with `keepSessionInfo: false` said out loud
  * - `GET /me`: the user Passport found and the visits
  * - `POST /logout`: Passport's logout
  */
@@ -75,19 +75,8 @@ const startExpress: StartApp = async (options) => {
     res.json({ user: (req.user as User).name });
   };
   app.post("/login", authenticator.authenticate("local"), answerUser);
-  app.post(
-    "/login-keep",
-    (req, res, next) => {
-      const before = { ...req.session }; // what the login's regenerate() drops
-      authenticator.authenticate("local")(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        const { passport: _previousLogin, ...kept } = before as Record<string, unknown>;
-        Object.assign(req.session, kept);
-        next();
-      });
-    },
-    answerUser,
-  );
+  app.post("/login-keep", authenticator.authenticate("local", { keepSessionInfo: true }), answerUser);
+  app.post("/login-drop", authenticator.authenticate("local", { keepSessionInfo: false }), answerUser);
   app.get("/me", (req, res) => {
     res.json({ user: (req.user as User | undefined)?.name ?? null, visits: req.session.visits ?? null });
   });
@@ -113,6 +102,7 @@ const startFastify: StartApp = async (options) => {
   const answerUser = async (request: { user?: unknown }) => ({ user: (request.user as User).name });
   app.post("/login", { preValidation: authenticator.authenticate("local") }, answerUser);
   app.post("/login-keep", { preValidation: authenticator.authenticate("local", { keepSessionInfo: true }) }, answerUser);
+  app.post("/login-drop", { preValidation: authenticator.authenticate("local", { keepSessionInfo: false }) }, answerUser);
   app.get("/me", async (request) => ({ user: (request.user as User | undefined)?.name ?? null, visits: request.session.visits ?? null }));
   app.post("/logout", async (request) => {
     await request.logout();
@@ -134,6 +124,8 @@ const startKoa: StartApp = async (options) => {
   app.use(authenticator.initialize());
   app.use(authenticator.session());
   const login = authenticator.authenticate("local");
+  const loginKeep = authenticator.authenticate("local", { keepSessionInfo: true });
+  const loginDrop = authenticator.authenticate("local", { keepSessionInfo: false });
   app.use(async (ctx, next) => {
     const route = `${ctx.method} ${ctx.path}`;
     if (route === "POST /visit") {
@@ -143,11 +135,8 @@ const startKoa: StartApp = async (options) => {
       await login(ctx, async () => {
         ctx.body = { user: (ctx.state.user as User).name };
       });
-    } else if (route === "POST /login-keep") {
-      const before = { ...ctx.session }; // what the login's regenerate() drops
-      await login(ctx, async () => {
-        const { passport: _previousLogin, ...kept } = before as Record<string, unknown>;
-        Object.assign(ctx.session, kept);
+    } else if (route === "POST /login-keep" || route === "POST /login-drop") {
+      await (route === "POST /login-keep" ? loginKeep : loginDrop)(ctx, async () => {
         ctx.body = { user: (ctx.state.user as User).name };
       });
     } else if (route === "GET /me") {
@@ -235,6 +224,18 @@ describe.each(VARIANTS)("$name on Redis, two app instances", ({ name, start }) =
     expect(browser.sessionId).not.toBe(before);
     expect(await held(before)).toBe(0);
     expect(await me(browser, b)).toEqual({ user: "ada", visits: 2 });
+  });
+
+  it("a login with keepSessionInfo: false drops the data from before it, on the other instance too", async () => {
+    const browser = new Browser();
+    await browser.post(a.url, "/visit");
+    const before = browser.sessionId;
+    const login = await browser.post(a.url, "/login-drop?username=ada&password=lovelace");
+    expect(login.status, login.text).toBe(200);
+    expect(browser.sessionId).not.toBe(before);
+    expect(await held(before)).toBe(0);
+    expect(await me(browser, b)).toEqual({ user: "ada", visits: null });
+    expect(await me(browser, a)).toEqual({ user: "ada", visits: null });
   });
 
   it("a wrong password is a 401 and signs no one in", async () => {

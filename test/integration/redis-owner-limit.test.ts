@@ -1,13 +1,15 @@
 /**
  * maxSessionsPerOwner (#19 item 3) on real Redis, standalone and a 3-master Cluster: parallel logins of
- * one owner in several app processes never leave more live sessions than the limit, whatever policy.
- * Counted on the server (the owner's sorted set) and through the cookies (which sessions still load).
+ * one owner in several app processes never leave more live sessions than the limit, whatever policy;
+ * "evict-least-active" evicts the session used least recently, not the oldest login. Counted on the
+ * server (the owner's sorted set, INFO commandstats) and through the cookies (which sessions still load).
  */
 import type { Cluster, Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MemcachedStore } from "../../adapters/memcached.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
-import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions } from "../../src/index.js";
+import { createSessionManager, SessionConfigError, SessionLimitError, type SessionManager, type SessionOptions, type SessionStore } from "../../src/index.js";
+import { MemoryStore } from "../../src/testing/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
 import { closeClients, commandsDuring, rawCluster, rawRedis, tracked } from "./redis-helpers.js";
 import memjs from "memjs";
@@ -16,6 +18,9 @@ const SECRET = "a-test-secret-that-is-at-least-32-characters-long";
 type Data = { userId?: string; device?: number };
 
 afterAll(() => closeClients());
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 async function request(manager: SessionManager<Data>, cookie: string | undefined, change?: (s: Data) => unknown) {
   const session = await manager.load(cookie, { secure: false });
@@ -50,8 +55,8 @@ describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, make
     return { managers, prefix };
   }
 
-  it("evict-oldest: 12 parallel logins in 3 processes leave exactly 2 live sessions, the last ones indexed, the rest dead", async () => {
-    const { managers, prefix } = processes(3, { limit: 2, onLimit: "evict-oldest" });
+  it("evict-least-active: 12 parallel logins in 3 processes leave exactly 2 live sessions, the last ones indexed, the rest dead", async () => {
+    const { managers, prefix } = processes(3, { limit: 2, onLimit: "evict-least-active" });
     const evicted: string[] = [];
     for (const m of managers) m.on("evicted", (e) => evicted.push(e.session));
     const user = "eve";
@@ -65,6 +70,50 @@ describe.each(topologies)("maxSessionsPerOwner on %s", (_label, makeClient, make
     expect(live).toBe(2);
     expect(evicted.length).toBe(10);
     expect((await managers[1]!.listSessions(user)).length).toBe(2);
+  });
+
+  it("evict-least-active: the oldest login, still in use, stays; the idle one logged in after it is evicted", async () => {
+    // The app's clock moves (the index's deadlines and touchAfter are the app's); Redis keeps its own.
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    const { managers, prefix } = processes(2, { limit: 2, onLimit: "evict-least-active" });
+    const [m1, m2] = managers as [SessionManager<Data>, SessionManager<Data>];
+    const evicted: string[] = [];
+    for (const m of managers) m.on("evicted", (e) => evicted.push(e.session));
+    const user = "olga";
+    const oldest = await request(m1, undefined, (s) => Object.assign(s, { userId: user, device: 1 }));
+    vi.setSystemTime(Date.now() + 10_000);
+    const middle = await request(m2, undefined, (s) => Object.assign(s, { userId: user, device: 2 }));
+    // The oldest login is used past touchAfter (60 s): that request refreshes it and re-scores its entry.
+    vi.setSystemTime(Date.now() + 70_000);
+    expect((await request(m2, oldest.cookie)).session.device).toBe(1);
+    const raw: Redis | Cluster = makeRaw();
+    const key = `${prefix}owner:${user}`;
+    const scoreOf = async (s: { id: string }) => Number(await raw.zscore(key, m1.storeKeyOf(s.id)));
+    expect(await scoreOf(oldest.session)).toBeGreaterThan(await scoreOf(middle.session));
+    vi.setSystemTime(Date.now() + 10_000);
+    const newest = await request(m1, undefined, (s) => Object.assign(s, { userId: user, device: 3 }));
+    expect(evicted.length).toBe(1);
+    expect(await alive(m2, oldest.cookie, user)).toBe(true);
+    expect(await alive(m1, middle.cookie, user)).toBe(false);
+    expect(await alive(m2, newest.cookie, user)).toBe(true);
+    expect(await raw.zcard(key)).toBe(2);
+    expect((await m1.listSessions(user)).map((s) => s.session).sort()).toEqual([m1.hashOf(oldest.session.id), m1.hashOf(newest.session.id)].sort());
+  });
+
+  it("owners.touch: the owner's index lives as long as its latest deadline, raised by touch (never lowered, never added)", async () => {
+    const prefix = uniquePrefix("touch");
+    const store = new RedisStore({ client: tracked(makeClient()), prefix });
+    const raw: Redis | Cluster = makeRaw();
+    const key = `${prefix}owner:tom`;
+    await store.owners.add("tom", "a", Date.now() + 5_000);
+    await store.owners.add("tom", "b", Date.now() + 10_000);
+    await store.owners.touch!("tom", "a", Date.now() + 3_600_000);
+    expect(await raw.pttl(key)).toBeGreaterThan(3_000_000);
+    await store.owners.touch!("tom", "b", Date.now() + 60_000); // not the latest: the key's expiry stays
+    expect(await raw.pttl(key)).toBeGreaterThan(3_000_000);
+    await store.owners.touch!("tom", "c", Date.now() + 7_200_000); // absent: not added, expiry unchanged
+    expect(await raw.zcard(key)).toBe(2);
+    expect(await raw.pttl(key)).toBeLessThanOrEqual(3_600_000);
   });
 
   it("refuse: of 12 parallel logins exactly 2 succeed, the others fail with SessionLimitError and write nothing; a logout makes room", async () => {
@@ -112,6 +161,32 @@ describe("maxSessionsPerOwner where it cannot be honest", () => {
       expect(() =>
         createSessionManager<Data>({ store: redis, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 0, onLimit: "refuse" } }),
       ).toThrow(SessionConfigError);
+      // Renamed before the first release: the old policy name is refused with the new one.
+      const old = { limit: 1, onLimit: "evict-oldest" } as unknown as SessionOptions<Data>["maxSessionsPerOwner"];
+      expect(() => createSessionManager<Data>({ store: redis, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: old })).toThrow(
+        /"evict-oldest" is now "evict-least-active"/,
+      );
+      // An owner index that cannot re-score (no owners.touch) cannot know activity: only "refuse" is honest there.
+      const memory = new MemoryStore({ quiet: true });
+      const { touch: _touch, ...untouchable } = memory.owners;
+      const untouched: SessionStore = {
+        name: "UntouchableStore",
+        capabilities: memory.capabilities,
+        get: (id, ttl) => memory.get(id, ttl),
+        create: (id, record, ttl) => memory.create(id, record, ttl),
+        update: (id, record, ttl) => memory.update(id, record, ttl),
+        touch: (id, ttl) => memory.touch(id, ttl),
+        destroy: (id) => memory.destroy(id),
+        compareAndSet: (id, expected, record, ttl) => memory.compareAndSet(id, expected, record, ttl),
+        list: () => memory.list(),
+        owners: untouchable,
+      };
+      expect(() =>
+        createSessionManager<Data>({ store: untouched, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 1, onLimit: "evict-least-active" } }),
+      ).toThrow(/cannot re-score an owner's index entries/);
+      expect(() =>
+        createSessionManager<Data>({ store: untouched, secret: SECRET, owner: (d) => d.userId, maxSessionsPerOwner: { limit: 1, onLimit: "refuse" } }),
+      ).not.toThrow();
     } finally {
       client.close();
     }
@@ -134,7 +209,7 @@ describe("maxSessionsPerOwner: what a login costs, counted by the server (dedica
       store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
       secret: SECRET,
       owner: (d) => d.userId,
-      maxSessionsPerOwner: { limit: 1, onLimit: "evict-oldest" },
+      maxSessionsPerOwner: { limit: 1, onLimit: "evict-least-active" },
     });
     await request(manager, undefined, (s) => Object.assign(s, { userId: "warm-up" })); // loads the script
     const first = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
@@ -142,5 +217,37 @@ describe("maxSessionsPerOwner: what a login costs, counted by the server (dedica
     const second = await commandsDuring(admin, () => request(manager, undefined, (s) => Object.assign(s, { userId: "u" })));
     // The oldest session's record becomes an "evicted" placeholder (SET XX): one more command.
     expect(second).toEqual({ evalsha: 1, zremrangebyscore: 1, zscore: 1, zcard: 1, zadd: 1, zrange: 2, zrem: 1, pexpireat: 1, set: 2, get: 1 });
+  });
+
+  it("a request of an owned session: 1 GETEX with or without the cap; once per touchAfter, with evict-least-active only, the rewrite and the index's re-score", async () => {
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    const measured: Record<string, Record<string, number>[]> = {};
+    // Twice: the first round loads the scripts (EVALSHA's NOSCRIPT, then EVAL), the second is measured.
+    for (const [label, limit] of ([
+      ["no cap", undefined],
+      ["refuse", { limit: 3, onLimit: "refuse" }],
+      ["evict-least-active", { limit: 3, onLimit: "evict-least-active" }],
+    ] as const).flatMap((x) => [x, x])) {
+      const manager = createSessionManager<Data>({
+        store: new RedisStore({ client: tracked(createRedisClient(server.url)) }),
+        secret: SECRET,
+        owner: (d) => d.userId,
+        ...(limit === undefined ? {} : { maxSessionsPerOwner: limit }),
+      });
+      const login = await request(manager, undefined, (s) => Object.assign(s, { userId: `count-${label}` }));
+      const counts: Record<string, number>[] = [];
+      vi.setSystemTime(Date.now() + 40_000); // past the revocation mark's 30 s after login
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      vi.setSystemTime(Date.now() + 30_000); // 70 s after the last write: past touchAfter (60 s)
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      counts.push(await commandsDuring(admin, () => request(manager, login.cookie)));
+      measured[label] = counts;
+    }
+    const read = { getex: 1 };
+    expect(measured["no cap"]).toEqual([read, read, read]);
+    expect(measured["refuse"]).toEqual([read, read, read]);
+    // The refresh: the compare-and-set script (GET, SET) and the re-score script (ZADD XX GT, ZRANGE, and
+    // PEXPIREAT as this entry became the owner's latest), sent together: one round trip on one server.
+    expect(measured["evict-least-active"]).toEqual([read, { getex: 1, evalsha: 2, get: 1, set: 1, zadd: 1, zrange: 1, pexpireat: 1 }, read]);
   });
 });

@@ -281,8 +281,8 @@ describe("RedisStore: commands per request through the core (dedicated server)",
     const cookie = await newSession();
     await change(cookie, 1); // the first script call on a connection may load the script
     const sent = await commandsDuring(admin, () => change(cookie, 2));
-    // get and set ran inside the script (commandstats counts script calls too): no other round trip.
-    expect(sent).toEqual({ getex: 1, evalsha: 1, get: 1, set: 1 });
+    // getrange (the version tag) and set ran inside the script (commandstats counts script calls too): no other round trip.
+    expect(sent).toEqual({ getex: 1, evalsha: 1, getrange: 1, set: 1 });
     const session = await manager.load(cookie, { secure: false });
     expect((session as unknown as Record<string, unknown>).n).toBe(2);
   });
@@ -293,9 +293,9 @@ describe("RedisStore: commands per request through the core (dedicated server)",
     await admin.script("FLUSH");
     const failedBefore = (await failedCalls(admin)).get("evalsha") ?? 0;
     const sent = await commandsDuring(admin, () => change(cookie, 2));
-    expect(sent).toEqual({ getex: 1, evalsha: 1, eval: 1, get: 1, set: 1 });
+    expect(sent).toEqual({ getex: 1, evalsha: 1, eval: 1, getrange: 1, set: 1 });
     expect((await failedCalls(admin)).get("evalsha")).toBe(failedBefore + 1); // the NOSCRIPT answer
-    expect(await commandsDuring(admin, () => change(cookie, 3))).toEqual({ getex: 1, evalsha: 1, get: 1, set: 1 });
+    expect(await commandsDuring(admin, () => change(cookie, 3))).toEqual({ getex: 1, evalsha: 1, getrange: 1, set: 1 });
   });
 
   it("a read in the last idleTimeout of a session's life adds one EXPIRE to cap the TTL", async () => {
@@ -506,6 +506,10 @@ async function exerciseStore(store: RedisStore, raw: Redis, key: (id: string) =>
   expect(await serverTtl(raw, key(id))).toBeGreaterThan(297);
   const v2 = record("v2");
   expect(await store.compareAndSet(id, v1, v2, 120)).toEqual({ status: "written", version: expect.stringMatching(WHOLE_TAG) });
+  // The versioned compare-and-set, the one every changed session sends (it reads the tag with GETRANGE).
+  const read = await store.getVersioned(id);
+  expect(read).toEqual({ record: v2, version: expect.stringMatching(WHOLE_TAG) });
+  expect(await store.compareAndSet(id, v2, record("v3"), 120, read!.version)).toEqual({ status: "written", version: expect.stringMatching(WHOLE_TAG) });
   expect(await store.update(id, v1, 120)).toBe(true);
   expect(await store.touch(id, 50)).toBe(true);
   expect(await store.ttl(id)).toBeLessThanOrEqual(50);
@@ -549,6 +553,7 @@ describe("RedisStore through the client's connection settings", () => {
         "-@all",
         "+getex",
         "+get",
+        "+getrange",
         "+set",
         "+expire",
         "+del",

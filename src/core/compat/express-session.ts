@@ -5,6 +5,7 @@ import { SessionCookie } from "../session-cookie.js";
 import { whyWrite } from "../write.js";
 import { indexOwner } from "../owner-index.js";
 import { getRecord } from "../read.js";
+import { replacedError } from "../session-swap.js";
 
 /**
  * What the peers' session objects offer beyond data (express-session's `cookie` and `isModified`,
@@ -44,6 +45,7 @@ export function sessionCookie(state: State): SessionCookie {
 /** {@link SessionApi.setLifetime}: the session's own lifetime, stored (and the cookie re-sent) at the end of the request. */
 export function setLifetime(state: State, seconds: unknown): void {
   const lifetime = checkLifetime(seconds);
+  if (state.replacedBy !== undefined) throw replacedError("setLifetime");
   if (state.meta.lifetime === lifetime) return;
   if (lifetime === undefined) delete state.meta.lifetime;
   else state.meta.lifetime = lifetime;
@@ -77,7 +79,7 @@ export async function moveLegacy(engine: Engine, id: string, key: string): Promi
   // Corrupt or past its deadline: the read says so, and the record's TTL removes it.
   if (decoded === null || ttl <= 0) return raw;
   const owner = config.owner === undefined ? undefined : decoded.meta.owner;
-  await indexOwner(engine, id, owner, decoded.meta.expiresAt);
+  await indexOwner(engine, id, owner, decoded.meta);
   const moved = await call("create", key, () => store.create(key, raw, ttl));
   await call("destroy", id, () => store.destroy(id));
   if (owner !== undefined && config.indexed) await call("owners.remove", id, () => store.owners!.remove(owner, id));

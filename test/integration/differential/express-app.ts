@@ -120,11 +120,12 @@ export const expressUnderTest: FrameworkUnderTest<ExpressAnswer> = {
     app.get("/p/:id", (req, res, next) => {
       const id = String(req.params.id);
       const program = registry.program(id);
-      const own = req.session as unknown as AnySession;
+      // The request's session, read anew after each step: regenerate() replaces it on Express and Koa.
+      const own = (): AnySession => req.session as unknown as AnySession;
       if (!program.late && immediate(program.ops)) {
         // A plain synchronous handler: what it throws, Express catches itself.
         const reads = runOpsNow(own, program.ops);
-        if (recording) registry.record(id, dataOf(own));
+        if (recording) registry.record(id, dataOf(own()));
         res.set("x-reads", reads);
         answer(program.answer, req, res, next);
         return;
@@ -132,7 +133,7 @@ export const expressUnderTest: FrameworkUnderTest<ExpressAnswer> = {
       const run = async (): Promise<void> => {
         if (program.late) await new Promise((resolve) => setImmediate(resolve));
         const reads = await runOps(own, program.ops);
-        if (recording) registry.record(id, dataOf(own));
+        if (recording) registry.record(id, dataOf(own()));
         res.set("x-reads", reads);
         answer(program.answer, req, res, next);
       };

@@ -87,18 +87,19 @@ export const fastifyUnderTest: FrameworkUnderTest<FastifyAnswer> = {
     app.get("/p/:id", (request, reply) => {
       const id = (request.params as { id: string }).id;
       const program = registry.program(id);
-      const own = request.session as unknown as AnySession;
+      // The request's session, read anew after each step: regenerate() replaces it on Express and Koa.
+      const own = (): AnySession => request.session as unknown as AnySession;
       if (!program.late && immediate(program.ops)) {
         // A plain synchronous handler: its return value, its reply.send() or its throw.
         const reads = runOpsNow(own, program.ops);
-        if (recording) registry.record(id, dataOf(own));
+        if (recording) registry.record(id, dataOf(own()));
         void reply.header("x-reads", reads);
         return answer(program.answer, reply);
       }
       const run = async (): Promise<unknown> => {
         if (program.late) await new Promise((resolve) => setImmediate(resolve));
         const reads = await runOps(own, program.ops);
-        if (recording) registry.record(id, dataOf(own));
+        if (recording) registry.record(id, dataOf(own()));
         void reply.header("x-reads", reads);
         return answer(program.answer, reply);
       };

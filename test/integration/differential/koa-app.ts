@@ -72,21 +72,22 @@ export const koaUnderTest: FrameworkUnderTest<KoaAnswer> = {
       });
     }
     app.use(async (ctx) => {
-      const own = ctx.session as unknown as AnySession;
+      // The request's session, read anew after each step: regenerate() replaces it on Express and Koa.
+      const own = (): AnySession => ctx.session as unknown as AnySession;
       if (ctx.path === "/__seed") {
-        Object.assign(own, SEED);
+        Object.assign(own(), SEED);
         ctx.body = { ok: true };
         return;
       }
       if (ctx.path === "/__dump") {
-        ctx.body = dataOf(own);
+        ctx.body = dataOf(own());
         return;
       }
       const id = ctx.path.slice("/p/".length);
       const program = registry.program(id);
       if (program.late) await new Promise((resolve) => setImmediate(resolve));
       const reads = !program.late && immediate(program.ops) ? runOpsNow(own, program.ops) : await runOps(own, program.ops);
-      if (recording) registry.record(id, dataOf(own));
+      if (recording) registry.record(id, dataOf(own()));
       ctx.set("x-reads", reads);
       answer(program.answer, ctx);
     });

@@ -80,11 +80,13 @@ export interface AnySession {
 
 /**
  * Run the session operations; returns what the reads saw. A rejected waited operation rejects
- * (the handler then throws, as an app would).
+ * (the handler then throws, as an app would). Each step reads the request's session anew
+ * (`current()`): on Express and Koa `regenerate()` puts a new object there, as express-session does.
  */
-export async function runOps(session: AnySession, ops: readonly SessionOp[]): Promise<string> {
+export async function runOps(current: () => AnySession, ops: readonly SessionOp[]): Promise<string> {
   const reads: unknown[] = [];
   for (const step of ops) {
+    const session = current();
     switch (step.op) {
       case "read":
         reads.push(session[step.key] ?? null);
@@ -116,9 +118,10 @@ export function immediate(ops: readonly SessionOp[]): boolean {
 }
 
 /** {@link runOps} for {@link immediate} operations, in the caller's own turn. */
-export function runOpsNow(session: AnySession, ops: readonly SessionOp[]): string {
+export function runOpsNow(current: () => AnySession, ops: readonly SessionOp[]): string {
   const reads: unknown[] = [];
   for (const step of ops) {
+    const session = current();
     if (step.op === "read") reads.push(session[step.key] ?? null);
     else if (step.op === "set") session[step.key] = step.value;
     else if (step.op === "delete") delete session[step.key];
