@@ -36,49 +36,64 @@ export interface StateStart {
 
 /** Per-request state of a session, kept off the data object. */
 export class State {
-  readonly engine: Engine;
-  readonly secure: boolean;
-  readonly disabled: boolean;
+  // Fields are `declare`d and assigned in the constructor and in restart() (or by the load), always in
+  // this order: one object shape for every state, no field defined twice.
+  declare readonly engine: Engine;
+  declare readonly secure: boolean;
+  declare readonly disabled: boolean;
   /** Expire the client's cookie unless a session gets written. */
-  clearCookie: boolean;
+  declare clearCookie: boolean;
   /** The request carried the session in the `header` option's header: answer there, not in a cookie. */
-  viaHeader = false;
+  declare viaHeader: boolean;
   /** `setLifetime` changed the lifetime in this request: a write keeps this request's, even over a concurrent one. */
-  lifetimeChanged = false;
+  declare lifetimeChanged: boolean;
   /** The trace of a commit in progress, when someone subscribes to `shared-session:commit`. */
-  commitTrace: CommitTraceContext | undefined = undefined;
+  declare commitTrace: CommitTraceContext | undefined;
   /** Settles when the session methods the app called and may not have awaited are done: commit waits for it. */
-  pending: Promise<void> | undefined = undefined;
+  declare pending: Promise<void> | undefined;
   /** The binding's slot: `regenerate()` puts a new session object there (see session-swap.ts). */
-  slot: SessionSlot | undefined = undefined;
+  declare slot: SessionSlot | undefined;
   /** This is the detached snapshot of an object `regenerate()` replaced by this one: operations refuse. */
-  replacedBy: object | undefined = undefined;
-  id!: string | null;
-  isNew!: boolean;
+  declare replacedBy: object | undefined;
+  declare id: string | null;
+  declare isNew: boolean;
   /** The metadata the next write stores. */
-  meta!: RecordMeta;
+  declare meta: RecordMeta;
   /** What the store holds under `id`; `null` while nothing is stored. */
-  stored!: Stored | null;
+  declare stored: Stored | null;
   /** `writtenAt` as loaded, for the cookie re-send throttle. */
-  loadedWrittenAt!: number;
+  declare loadedWrittenAt: number;
   /** `touch()` rolled the session's lifetime: re-send a persistent cookie whatever the throttle says. */
-  lifetimeRolled!: boolean;
+  declare lifetimeRolled: boolean;
   /** Send the cookie for `id` (new id written, or re-sign after rotation). */
-  sendCookie!: boolean;
+  declare sendCookie: boolean;
   /**
    * Write even with unchanged data: a touch is due (stores that cannot touch on read, once per
    * `touchAfter`), or the record's metadata or form changed (lifetime, owner time, conversion, key).
    */
-  rewrite!: boolean;
+  declare rewrite: boolean;
   /** Write a new session even when its data is empty. */
-  forceSave!: boolean;
+  declare forceSave: boolean;
 
+  /** The fields every state starts with; the rest is set by {@link restart} (a new session) or by the load that read it. */
   constructor(engine: Engine, start: StateStart) {
     this.engine = engine;
     this.secure = start.secure;
     this.clearCookie = start.clearCookie === true;
     this.disabled = start.disabled === true;
-    this.restart();
+    this.viaHeader = false;
+    this.lifetimeChanged = false;
+    this.commitTrace = undefined;
+    this.pending = undefined;
+    this.slot = undefined;
+    this.replacedBy = undefined;
+  }
+
+  /** A new session, not yet stored. */
+  static fresh(engine: Engine, start: StateStart): State {
+    const state = new State(engine, start);
+    state.restart();
+    return state;
   }
 
   /** A record exists under `id` (loaded, or written in this request). */

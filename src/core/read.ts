@@ -206,11 +206,13 @@ function loadedState(engine: Engine, cookie: ReadCookie, secure: boolean, decode
   state.meta = decoded.meta;
   state.stored = { text: decoded.dataText, record: raw, version };
   state.loadedWrittenAt = decoded.meta.writtenAt;
+  state.lifetimeRolled = false;
   // Signed with an older secret, or in express-session's form under "express-session-read": re-send it.
   state.sendCookie = cookie.secretIndex > 0 || (engine.config.convertLegacy && cookie.legacy);
   // A record an express-session process made has no deadline of ours: write the one just given to it.
   // A record sealed under an older encryption key: rewrite it under the first.
   state.rewrite = (engine.config.convertLegacy && decoded.legacy) || decoded.deadlineAssigned === true || decoded.reseal === true;
+  state.forceSave = false;
   return state;
 }
 

@@ -57,7 +57,7 @@ export function sessionFor(state: State): Data {
 
 /** A new session, not yet stored. */
 export function freshSession(engine: Engine, start: StateStart): Data {
-  return sessionFor(new State(engine, start));
+  return sessionFor(State.fresh(engine, start));
 }
 
 /** Copy stored data onto a session, skipping reserved names (a log line each). */
