@@ -26,14 +26,14 @@ function asSession<D extends object>(loaded: Data | Promise<Data>): Session<D> |
   return loaded as unknown as Session<D> | Promise<Session<D>>;
 }
 
+// A request: `load` (read.ts: cookie -> verified id -> store read -> decoded data -> session), the app
+// reads and changes the session (its methods: session-object.ts, lifecycle.ts), `commit` (commit.ts:
+// why write -> write.ts, with merge.ts on a concurrent change -> Set-Cookie). See docs/ARCHITECTURE.md.
+
 /**
  * The framework-agnostic engine. Bindings call {@link SessionManager.load} with the `Cookie` header
  * and {@link SessionManager.commit} before the response goes out; nothing else is needed to bind a
  * framework.
- *
- * A request: `load` (read.ts: cookie -> verified id -> store read -> decoded data -> session), the
- * app reads and changes the session (its methods: session-object.ts, lifecycle.ts), `commit`
- * (commit.ts: why write -> write.ts, with merge.ts on a concurrent change -> Set-Cookie).
  */
 export class SessionManager<D extends object = SessionData> {
   readonly store: SessionStore;

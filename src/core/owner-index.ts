@@ -8,12 +8,10 @@ import { clearData, stateOf } from "./session-object.js";
 import type { SessionStore } from "./store.js";
 import { write } from "./write.js";
 
-/**
- * Sessions per owner, as the manager uses them: which owner a write names, the owner index kept in
- * step with the records (entry before record, removal after), revocation checks at load and after a
- * login's write, and the public owner operations ("log out everywhere", listings). The store side
- * (marks, placeholders, the capped index) is owners.ts.
- */
+// Sessions per owner, as the manager uses them: which owner a write names, the owner index kept in
+// step with the records (entry before record, removal after), revocation checks at load and after a
+// login's write, and the public owner operations ("log out everywhere", listings). The store side
+// (marks, placeholders, the capped index) is owners.ts.
 
 /** One live session of an owner, as {@link SessionManager.listSessions} reports it. */
 export interface OwnerSession {
