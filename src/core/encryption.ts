@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomFillSync } from "node:crypto";
 import { SessionConfigError } from "./errors.js";
-import type { Codec, LoadedRecord } from "./format.js";
+import type { Codec, LoadedRecord } from "./codec.js";
 import { decodeRecord, encodeRecord, parseData, type Serializer } from "./record.js";
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { SessionConfigError, SessionError, StoreUnavailableError } from "./errors.js";
-import type { LoadedRecord } from "./format.js";
+import type { SessionEvents } from "./events.js";
+import type { LoadedRecord } from "./codec.js";
 import type { RecordMeta } from "./record.js";
 import type { SessionStore } from "./store.js";
 
@@ -111,7 +112,7 @@ export interface OwnerStoreContext {
   readonly store: SessionStore;
   /** The manager's store call: bounded in time, traced, errors turned into `StoreUnavailableError`. */
   call<T>(operation: string, key: string | undefined, run: () => Promise<T>): Promise<T>;
-  emit(event: "expired" | "revoked" | "evicted", payload: { session: string; owner: string; reason?: "absolute" | "idle" }): void;
+  emit<E extends "expired" | "revoked" | "evicted">(event: E, payload: SessionEvents[E]): void;
   log(message: string): void;
   /** The hash of a store key, as events show it. */
   hash(key: string): string;

@@ -1,5 +1,5 @@
 import { SessionConfigError } from "./errors.js";
-import type { SessionOptions } from "./manager.js";
+import type { SessionOptions } from "./options.js";
 
 /**
  * Options of the peers (express-session, @fastify/session, koa-session) and unknown keys: each one

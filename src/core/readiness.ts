@@ -1,5 +1,6 @@
 import { bounded } from "./bounded.js";
-import { scrubError, SessionConfigError, StoreUnavailableError } from "./errors.js";
+import { scrubError, StoreUnavailableError } from "./errors.js";
+import { seconds } from "./options.js";
 import type { SessionStore } from "./store.js";
 
 /** Id read by the probe of a store without `ready()`: cookie ids never contain a space, so it names no session. */
@@ -9,11 +10,7 @@ const GRACE_MS = 250;
 
 /** `timeout` (seconds) of `ready()` / `isReady()`, checked; `fallback` when absent. */
 export function readinessTimeout(options: { timeout?: number } | undefined, fallback: number): number {
-  const timeout = options?.timeout ?? fallback;
-  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout)) {
-    throw new SessionConfigError(`ready: timeout must be a number of seconds > 0, got ${String(timeout)}`);
-  }
-  return timeout;
+  return seconds("ready: timeout", options?.timeout ?? undefined, fallback, { fractions: true });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { lifetimeFromMs } from "./lifetime.js";
-import type { SessionCookieFacts } from "./manager.js";
+import type { SessionCookieFacts } from "./compat/express-session.js";
 
 /** What a {@link SessionCookie} needs from the manager, for its session. */
 export interface CookieSource {

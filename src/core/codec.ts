@@ -1,7 +1,8 @@
 import type { ResolvedCookie } from "./cookie.js";
 import { isLifetime } from "./lifetime.js";
 import { decodeRecord, encodeRecord, jsonSerializer, parseData, type RecordMeta, type Serializer } from "./record.js";
-import { sign, verify, type Verified } from "./signing.js";
+import { sign } from "./signing.js";
+import type { Verified, Verifier } from "./verifier.js";
 
 /** A record as the manager works with it, whatever its layout in the store. */
 export interface LoadedRecord {
@@ -33,6 +34,8 @@ export interface Codec {
 
 export interface CodecContext {
   readonly secrets: readonly string[];
+  /** The manager's own verifier of `secrets` (with its cache). */
+  readonly verifier: Verifier;
   readonly validateId: (id: string) => boolean;
   readonly serializer: Serializer;
   readonly cookie: ResolvedCookie;
@@ -43,8 +46,8 @@ export interface CodecContext {
 export function nativeCodec(ctx: CodecContext): Codec {
   return {
     readCookie(value) {
-      const verified = verify(value, ctx.secrets, ctx.validateId);
-      // A literal, not a spread: this runs on every request with a cookie, and object spread is several times slower.
+      const verified = ctx.verifier.verify(value, ctx.validateId);
+      // A literal, not a spread: this runs on every request with a cookie, and object spread costs more (see bench/).
       return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: false };
     },
     writeCookie: (id) => sign(id, ctx.secrets),
@@ -81,7 +84,7 @@ export function expressSessionCodec(ctx: CodecContext, writeLegacy: boolean): Co
         }
       }
       if (!decoded.startsWith("s:")) return native.readCookie(value);
-      const verified = verify(decoded.slice(2), ctx.secrets, validate);
+      const verified = ctx.verifier.verify(decoded.slice(2), validate);
       return verified && { id: verified.id, secretIndex: verified.secretIndex, legacy: true };
     },
     writeCookie: (id) => (writeLegacy ? encodeURIComponent(`s:${sign(id, ctx.secrets)}`) : sign(id, ctx.secrets)),
