@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Options } from "tsup";
 import type * as Memcached from "../adapters/memcached.js";
 import type * as Redis from "../adapters/redis.js";
-import type * as Express from "../src/frameworks/express.js";
+import type * as Express from "../src/frameworks/express/index.js";
 import type * as Fastify from "../src/frameworks/fastify.js";
 import type * as Koa from "../src/frameworks/koa.js";
 import type * as Core from "../src/index.js";
@@ -55,7 +55,7 @@ async function loadLibrary(): Promise<Library> {
   if (dir === undefined) {
     return {
       core: await import("../src/index.js"),
-      express: await import("../src/frameworks/express.js"),
+      express: await import("../src/frameworks/express/index.js"),
       koa: await import("../src/frameworks/koa.js"),
       fastify: await import("../src/frameworks/fastify.js"),
       redis: await import("../adapters/redis.js"),

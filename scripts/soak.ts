@@ -161,7 +161,7 @@ async function serve(): Promise<void> {
     let server: Server;
     if (framework === "express") {
       const { default: express } = await import("express");
-      const { expressSession } = await import("../src/frameworks/express.js");
+      const { expressSession } = await import("../src/frameworks/express/index.js");
       const app = express();
       app.set("env", "test");
       app.get("/__stats", (req, res) => {

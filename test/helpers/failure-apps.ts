@@ -10,7 +10,7 @@ import express from "express";
 import Fastify from "fastify";
 import Koa from "koa";
 import { expect } from "vitest";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { Session, SessionLogEntry, SessionOptions } from "../../src/index.js";

@@ -13,7 +13,7 @@ import fastifyCookie from "@fastify/cookie";
 import express from "express";
 import Fastify from "fastify";
 import Koa from "koa";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { Session, SessionOptions } from "../../src/index.js";

@@ -10,7 +10,7 @@ import type { Express, NextFunction, Request, Response } from "express";
 import Fastify, { type FastifyInstance } from "fastify";
 import type Koa from "koa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { SessionOptions } from "../../src/index.js";

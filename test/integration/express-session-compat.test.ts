@@ -18,7 +18,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeKeysFor } from "../helpers/store-keys.js";
 import { RedisStore, createRedisClient } from "../../adapters/redis.js";
-import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express.js";
+import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express/index.js";
 import type { Session } from "../../src/index.js";
 import { startRedis, type RedisHandle } from "../services/index.js";
 import { AppProcess, Browser, type Reply } from "../helpers/app-process.js";

@@ -12,7 +12,7 @@ import signature from "cookie-signature";
 import Fastify from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { encodeRecord, hashId, SessionConfigError, SessionTooLargeError } from "../../src/index.js";

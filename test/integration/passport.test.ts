@@ -15,7 +15,7 @@ import passport from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { SessionOptions } from "../../src/index.js";

@@ -10,7 +10,7 @@ import Fastify from "fastify";
 import Koa from "koa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { SessionConfigError, type Session, type SessionOptions } from "../../src/index.js";

@@ -12,7 +12,7 @@ import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { storeKeysFor } from "../helpers/store-keys.js";
 import { RedisStore, RedisStoreError, createRedisClient } from "../../adapters/redis.js";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { createSessionManager, hashId, type Session, type SessionManager, type SessionOptions } from "../../src/index.js";
 import { services, startRedis, uniquePrefix, type RedisHandle } from "../services/index.js";
 import { closeClients, commandsDuring, rawCluster, rawRedis, storedRecord, tracked } from "../helpers/redis-clients.js";

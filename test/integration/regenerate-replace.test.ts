@@ -10,7 +10,7 @@ import express from "express";
 import Koa from "koa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient, RedisStore } from "../../adapters/redis.js";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import type { Session, SessionOptions } from "../../src/index.js";
 import { listen, type RunningApp } from "../helpers/framework-apps.js";

@@ -3,7 +3,7 @@ import express from "express";
 import Fastify, { type FastifyRequest } from "fastify";
 import Koa, { type Context, type ParameterizedContext } from "koa";
 import { describe, expectTypeOf, it } from "vitest";
-import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express.js";
+import { expressSession, type ExpressSessionOptions } from "../../src/frameworks/express/index.js";
 import { fastifySession, type FastifySessionOptions } from "../../src/frameworks/fastify.js";
 import { koaSession, type KoaSessionOptions } from "../../src/frameworks/koa.js";
 import type { Session, SessionManager, SessionOptions } from "../../src/index.js";

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { Readable } from "node:stream";
 import type { ErrorRequestHandler, Express, Request, RequestHandler, Response } from "express";
 import { afterEach, describe, expect, it } from "vitest";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { StoreUnavailableError, type SessionOptions } from "../../src/index.js";
 import { MemoryStore } from "../../src/testing/index.js";
 import { expressModule, listen, type RunningApp } from "../helpers/framework-apps.js";

@@ -3,7 +3,7 @@ import Fastify from "fastify";
 import Koa from "koa";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
-import { expressSession } from "../../src/frameworks/express.js";
+import { expressSession } from "../../src/frameworks/express/index.js";
 import { fastifySession } from "../../src/frameworks/fastify.js";
 import { koaSession } from "../../src/frameworks/koa.js";
 import { MemoryStore } from "../../src/testing/index.js";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { expressSession } from "../../../src/frameworks/express.js";
+import { expressSession } from "../../../src/frameworks/express/index.js";
 import { expressModule, listen } from "../../helpers/framework-apps.js";
 import type { FrameworkUnderTest, Registry } from "./harness.js";
 import { dataOf, immediate, runOps, runOpsNow, SEED, type AnySession } from "./programs.js";
