@@ -48,7 +48,8 @@ export async function startKoa(ctx: AppContext): Promise<RunningApp> {
       const session = c.session as unknown as BenchSession;
       if (r === "login") {
         await session.regenerate();
-        session.userId = newUserId();
+        // regenerate() put a new session object in ctx.session: read it again.
+        (c.session as unknown as BenchSession).userId = newUserId();
         c.body = "ok";
       } else if (r === "read") {
         c.body = `user ${session.userId}`;
