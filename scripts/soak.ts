@@ -124,15 +124,22 @@ async function serve(): Promise<void> {
   const options = { store, secret: SECRET, storeTimeout, logger };
 
   type Sess = Record<string, unknown> & { isNew: boolean; regenerate(): Promise<void> };
-  const routes: Record<string, (s: Sess) => Promise<unknown> | unknown> = {
+  // A route gets the request's session through a getter: on Express and Koa, regenerate() puts a new
+  // object in req.session / ctx.session, so a route reads it again after regenerate().
+  const routes: Record<string, (session: () => Sess) => Promise<unknown> | unknown> = {
     "GET /noop": () => ({ ok: true }),
-    "GET /me": (s) => ({ isNew: s.isNew, userId: s.userId ?? null, visits: s.visits ?? null }),
-    "POST /visit": (s) => {
+    "GET /me": (session) => {
+      const s = session();
+      return { isNew: s.isNew, userId: s.userId ?? null, visits: s.visits ?? null };
+    },
+    "POST /visit": (session) => {
+      const s = session();
       s.visits = (Number(s.visits) || 0) + 1;
       return { isNew: s.isNew, visits: s.visits };
     },
-    "POST /login": async (s) => {
-      await s.regenerate();
+    "POST /login": async (session) => {
+      await session().regenerate();
+      const s = session();
       s.userId = 1;
       s.visits = 0;
       return { ok: true };
@@ -152,7 +159,7 @@ async function serve(): Promise<void> {
     await app.register(fastifySession, options);
     for (const [key, route] of Object.entries(routes)) {
       const [method, url] = key.split(" ") as ["GET" | "POST", string];
-      app.route({ method, url, handler: async (request) => route(request.session as unknown as Sess) });
+      app.route({ method, url, handler: async (request) => route(() => request.session as unknown as Sess) });
     }
     app.get("/__stats", async (request) => stats((request.query as Record<string, string>).gc === "1"));
     await app.listen({ port: 0, host: "127.0.0.1" });
@@ -171,7 +178,7 @@ async function serve(): Promise<void> {
       for (const [key, route] of Object.entries(routes)) {
         const [method, path] = key.split(" ") as [string, string];
         app[method === "GET" ? "get" : "post"](path, async (req, res) => {
-          res.json(await route(req.session as unknown as Sess));
+          res.json(await route(() => req.session as unknown as Sess));
         });
       }
       server = createServer(app);
@@ -187,7 +194,7 @@ async function serve(): Promise<void> {
       app.use(koaSession(options));
       app.use(async (ctx) => {
         const route = routes[`${ctx.method} ${ctx.path}`];
-        if (route !== undefined) ctx.body = await route(ctx.session as unknown as Sess);
+        if (route !== undefined) ctx.body = await route(() => ctx.session as unknown as Sess);
       });
       server = createServer(app.callback());
     }
